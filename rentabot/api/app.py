@@ -1,0 +1,135 @@
+"""Build the FastAPI application: settings, store, service, routes and start-up."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+from rentabot import __version__
+from rentabot.api.errors import install_error_handlers
+from rentabot.api.fastlane import FastLane
+from rentabot.api.routes import health, reservations, resources
+from rentabot.clock import Clock, SystemClock
+from rentabot.config.descriptor import DescriptorError, load_descriptor
+from rentabot.config.settings import Settings, SettingsError
+from rentabot.eventbus import EventBus
+from rentabot.service import LockService
+from rentabot.storage.base import Store
+from rentabot.storage.factory import StoreURLError, open_store
+from rentabot.web import page
+
+logger = logging.getLogger("rentabot")
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class StartupError(Exception):
+    """The service cannot start; the message says which setting or file to fix."""
+
+
+def configure_logging(level: str) -> None:
+    """Send rentabot's logs to standard error once, unless the host program already does."""
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        logger.addHandler(handler)
+        logger.propagate = False
+    logger.setLevel(level.upper())
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    store: Store | None = None,
+) -> FastAPI:
+    """Return the application. Settings default to the ``RENTABOT_*`` environment.
+
+    Tests pass a manual ``clock`` and, when they want to look inside, their own ``store``.
+    A settings problem is reported when the application starts, not on import.
+    """
+    settings_error: SettingsError | None = None
+    if settings is None:
+        try:
+            settings = Settings.from_env()
+        except SettingsError as error:
+            settings_error, settings = error, Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        assert settings is not None
+        configure_logging(settings.log_level)
+        if settings_error is not None:
+            logger.error("startup.failed %s", settings_error)
+            raise StartupError(str(settings_error))
+
+        service = await start_service(settings, clock or SystemClock(), store)
+        app.state.service = service
+        try:
+            yield
+        finally:
+            await service.stop()
+            await service.store.close()
+            logger.info("service.stopped")
+
+    app = FastAPI(
+        title="rentabot",
+        version=__version__,
+        description="Exclusive, time-limited locks on shared resources for CI pipelines, "
+        "bots and people. Compatible with the rentabot 1.0.0 API.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(resources.router)
+    app.include_router(reservations.router)
+    app.include_router(health.router)
+    app.include_router(page.router)
+
+    app.add_middleware(FastLane)  # type: ignore[arg-type]
+    if settings.forwarded_allow_ips:
+        # Proxy headers set the client IP only when the peer is one of these proxies.
+        app.add_middleware(
+            ProxyHeadersMiddleware,  # type: ignore[arg-type]
+            trusted_hosts=list(settings.forwarded_allow_ips),
+        )
+    return app
+
+
+async def start_service(settings: Settings, clock: Clock, store: Store | None) -> LockService:
+    specs = None
+    if settings.descriptor is not None:
+        try:
+            descriptor = load_descriptor(
+                settings.descriptor,
+                default_max_lock_duration=settings.limits.default_max_lock_duration,
+                max_ttl=settings.limits.max_ttl,
+            )
+        except DescriptorError as error:
+            logger.error("startup.failed %s", error)
+            raise StartupError(str(error)) from None
+        specs = descriptor.resources
+        logger.info("descriptor.loaded path=%s resources=%d", descriptor.path, len(specs))
+    else:
+        logger.info("descriptor.missing starting with the resources already in the store")
+
+    if store is None:
+        try:
+            store = open_store(settings.persist)
+        except StoreURLError as error:
+            logger.error("startup.failed %s", error)
+            raise StartupError(str(error)) from None
+    await store.start()
+
+    service = LockService(store, clock, settings.limits, EventBus())
+    await service.start(specs)
+    logger.info(
+        "service.started store=%s queue_policy=%s claim_window=%d",
+        store.describe(),
+        settings.limits.queue_policy.value,
+        settings.limits.claim_window,
+    )
+    return service

@@ -1,0 +1,164 @@
+"""The one place where errors become HTTP responses.
+
+Each leaf of the domain's exception tree has its status code here; rentabot 1.0.0
+fixed most of them (403 for a refused lock, 409 for a claim too early, 410 for a
+claim too late). Bodies are JSON with a ``message``, never a stack trace or a token.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from rentabot.api.schemas import ErrorBody
+from rentabot.domain import errors
+from rentabot.storage.base import StoreUnavailable
+
+logger = logging.getLogger(__name__)
+
+STATUS_BY_ERROR: dict[type[errors.RentabotError], int] = {
+    errors.ResourceNotFound: 404,
+    errors.NoResourceMatchesTags: 404,
+    errors.ReservationNotFound: 404,
+    errors.ResourceLocked: 403,
+    errors.ResourceReserved: 403,
+    errors.NoFreeResource: 403,
+    errors.NotLocked: 403,
+    errors.WrongLockToken: 403,
+    errors.MissingCriterion: 400,
+    errors.TtlTooLong: 400,
+    errors.ValueOutOfRange: 400,
+    errors.NeverSatisfiable: 400,
+    errors.ReservationNotFulfilled: 409,
+    errors.ReservationNotClaimable: 409,
+    errors.ClaimWindowPassed: 410,
+    errors.ReservationNotCancellable: 409,
+}
+
+# Hints appended to validation messages, by field name.
+FIELD_HINTS = {
+    "ttl": "send the lock length as a whole number of seconds, at least 1",
+    "additional-ttl": "send the extra time as a whole number of seconds, at least 1",
+    "max_wait_time": "send the wait as a whole number of seconds, at least 1",
+    "quantity": "send how many resources you need, a whole number of at least 1",
+    "priority": "send a whole number; higher is served first",
+    "tags": 'send a non-empty list of tags, for example ["android"]',
+    "locked_by_label": "send a text of at most 256 characters",
+    "resource_id": "use the numeric id from GET /api/v1/resources",
+    "id": "use the numeric id from GET /api/v1/resources",
+    "lock-token": "pass the lock-token returned by the lock request",
+}
+
+
+def status_for(error: errors.RentabotError) -> int:
+    for cls in type(error).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]  # type: ignore[index]
+    return 400
+
+
+def describe_validation_error(error: dict[str, Any]) -> str:
+    """Turn one Pydantic error into a sentence naming the field, the value and the fix."""
+    location = [str(part) for part in error.get("loc", ())]
+    place = location[0] if location else "request"
+    field = ".".join(location[1:])
+    problem = str(error.get("msg", "invalid value"))
+
+    if error.get("type") == "missing":
+        text = f"{place} field {field!r} is missing" if field else f"{place} is missing"
+    elif field:
+        value = repr(error.get("input"))
+        if len(value) > 80:
+            value = value[:77] + "..."
+        text = f"invalid {place} field {field!r}={value}: {problem}"
+    else:
+        text = f"invalid {place}: {problem}"
+
+    hint = FIELD_HINTS.get(location[-1]) if location else None
+    return f"{text}; {hint}" if hint else text
+
+
+def log_rejection(method: str, path: str, status: int, error: errors.RentabotError) -> None:
+    logger.info(
+        "request.rejected method=%s path=%s status=%d error=%s",
+        method,
+        path,
+        status,
+        type(error).__name__,
+    )
+
+
+def log_store_unavailable(method: str, path: str, error: StoreUnavailable) -> None:
+    logger.error("store.unavailable method=%s path=%s error=%s", method, path, error)
+
+
+def store_unavailable_payload(error: StoreUnavailable) -> dict[str, Any]:
+    return {"message": f"the store is unavailable ({error}); retry in a few seconds"}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(errors.RentabotError)
+    async def domain_error(request: Request, error: errors.RentabotError) -> JSONResponse:
+        status = status_for(error)
+        log_rejection(request.method, request.url.path, status, error)
+        return JSONResponse(error.payload(), status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+        details = list(error.errors())
+        message = "; ".join(describe_validation_error(detail) for detail in details)
+        # ``detail`` keeps FastAPI's list, which rentabot 1.0.0 clients may read.
+        detail = [
+            {key: value for key, value in item.items() if key in ("type", "loc", "msg")}
+            for item in details
+        ]
+        logger.info(
+            "request.invalid method=%s path=%s problems=%d",
+            request.method,
+            request.url.path,
+            len(details),
+        )
+        return JSONResponse({"message": message, "detail": detail}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        if error.status_code == 404:
+            message = f"no route {request.url.path!r}; see /docs for the API"
+        elif error.status_code == 405:
+            message = f"method {request.method} is not allowed on {request.url.path!r}"
+        else:
+            message = str(error.detail)
+        return JSONResponse(
+            {"message": message, "detail": error.detail},
+            status_code=error.status_code,
+            headers=getattr(error, "headers", None),
+        )
+
+    @app.exception_handler(StoreUnavailable)
+    async def store_down(request: Request, error: StoreUnavailable) -> JSONResponse:
+        log_store_unavailable(request.method, request.url.path, error)
+        return JSONResponse(
+            store_unavailable_payload(error), status_code=503, headers={"Retry-After": "2"}
+        )
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Declare ``statuses`` with the error body, for a route's ``responses=``."""
+    descriptions = {
+        400: "Invalid value or a limit exceeded",
+        403: "Refused: locked, reserved, or wrong lock token",
+        404: "Not found",
+        409: "Conflict with the reservation's state",
+        410: "Claim window has passed",
+        422: "Malformed request",
+        503: "Store unavailable",
+    }
+    return {
+        status: {"model": ErrorBody, "description": descriptions.get(status, "Error")}
+        for status in statuses
+    }

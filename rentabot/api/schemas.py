@@ -1,0 +1,178 @@
+"""Request and response bodies, as the OpenAPI document declares them.
+
+Resource and lock keys keep rentabot 1.0.0's spelling (``lock-token``,
+``max-lock-duration``); keys added since use snake_case. Handlers build response
+dictionaries directly (see ``views``); these models describe them for the OpenAPI
+document, and the tests check real responses against them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+
+def reject_bool(value: Any) -> Any:
+    # Pydantic's lax mode would read true as 1; a boolean ttl is a client bug worth reporting.
+    if isinstance(value, bool):
+        raise ValueError("a number is required, not true or false")
+    return value
+
+
+PositiveSeconds = Annotated[int, BeforeValidator(reject_bool), Field(ge=1)]
+Label = Annotated[str, Field(max_length=256)]
+
+
+class LockRequest(BaseModel):
+    """Optional body of the lock routes."""
+
+    ttl: PositiveSeconds | None = Field(
+        None,
+        description="Lock length in seconds (default 3600, or the resource's "
+        "max-lock-duration when that is shorter).",
+        examples=[600],
+    )
+    locked_by_label: Label | None = Field(
+        None,
+        description="Who or what holds the lock, shown to others: a job URL, a user name.",
+        examples=["jenkins/firmware-nightly#4711"],
+    )
+
+
+class ReservationRequest(BaseModel):
+    """Body of ``POST /api/v1/reservations``."""
+
+    tags: list[str] = Field(
+        ...,
+        min_length=1,
+        description="Every reserved resource carries all of these tags.",
+        examples=[["android", "pixel"]],
+    )
+    quantity: Annotated[int, BeforeValidator(reject_bool), Field(ge=1)] = Field(
+        ..., description="How many resources to lock together.", examples=[2]
+    )
+    max_wait_time: PositiveSeconds | None = Field(
+        3600, description="Seconds to wait in the queue before giving up."
+    )
+    ttl: PositiveSeconds | None = Field(
+        3600, description="Length in seconds of the locks taken when fulfilled."
+    )
+    priority: Annotated[int, BeforeValidator(reject_bool)] = Field(
+        0, description="Higher priorities are served first; equal ones first come, first served."
+    )
+    locked_by_label: Label | None = Field(None, description="Label copied onto the locks.")
+
+    @field_validator("tags")
+    @classmethod
+    def split_tags(cls, tags: list[str]) -> list[str]:
+        """Split entries on commas (tags never contain one) and reject empty tags."""
+        parsed: list[str] = []
+        for entry in tags:
+            parts = [part.strip() for part in entry.split(",")]
+            if not all(parts):
+                raise ValueError(f"tag {entry!r} is empty or has an empty part")
+            parsed.extend(parts)
+        return list(dict.fromkeys(parsed))
+
+
+class ResourceBody(BaseModel):
+    """A resource. Lock fields are empty or null while it is free."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: int
+    name: str
+    description: str
+    endpoint: str
+    tags: str = Field(description="Comma-separated tags, as the descriptor wrote them.")
+    lock_token: str = Field(alias="lock-token", description="Empty while not locked.")
+    lock_details: str = Field(alias="lock-details")
+    lock_acquired_at: str | None = Field(alias="lock-acquired-at")
+    lock_expires_at: str | None = Field(alias="lock-expires-at")
+    max_lock_duration: int = Field(alias="max-lock-duration")
+    status: str = Field(description="available, locked or reserved.")
+    locked_by_label: str | None
+    locked_by_ip: str | None
+    fencing_token: int | None = Field(
+        description="Grows with every lock of this resource; null while not locked."
+    )
+    reserved_for: str | None = Field(
+        description="Pending reservation this free resource is kept for (strict queue policy)."
+    )
+
+
+class ResourceListBody(BaseModel):
+    resources: list[ResourceBody]
+
+
+class ResourceEnvelope(BaseModel):
+    resource: ResourceBody
+
+
+class LockBody(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    message: str
+    lock_token: str = Field(alias="lock-token")
+    resource: ResourceBody
+    locked_at: str = Field(alias="locked-at")
+    expires_at: str = Field(alias="expires-at")
+    fencing_token: int
+
+
+class MessageBody(BaseModel):
+    message: str
+
+
+class ExtendBody(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    message: str
+    new_expires_at: str = Field(alias="new-expires-at")
+    total_lock_duration: int = Field(alias="total-lock-duration")
+    fencing_token: int
+
+
+class ReservationBody(BaseModel):
+    reservation_id: str
+    status: str
+    tags: list[str]
+    quantity: int
+    ttl: int
+    max_wait_time: int
+    priority: int
+    position_in_queue: int | None
+    created_at: str
+    expires_at: str
+    fulfilled_at: str | None
+    claim_expires_at: str | None
+    claimed_at: str | None
+    resource_ids: list[int]
+    lock_tokens: list[str]
+    locked_by_label: str | None
+    locked_by_ip: str | None
+    reason: str | None
+
+
+class ReservationListBody(BaseModel):
+    reservations: list[ReservationBody]
+
+
+class ErrorBody(BaseModel):
+    """Every error: a message naming the value and the fix, plus fields such as resource_id."""
+
+    model_config = ConfigDict(extra="allow")
+
+    message: str
+
+
+class HealthBody(BaseModel):
+    status: str
+
+
+class ReadinessBody(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    status: str
+    store: str

@@ -1,0 +1,1 @@
+"""The ``rentabot`` command: start the service, and manage its store."""

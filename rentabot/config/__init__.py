@@ -1,0 +1,1 @@
+"""Reading the operator's files and options: the resource descriptor and the settings."""

@@ -1,0 +1,216 @@
+"""Load the resource descriptor: a YAML mapping from resource name to its fields.
+
+Example::
+
+    pixel-7-a:
+      description: Pixel 7, Android 14
+      endpoint: adb://10.20.0.11:5555
+      tags: android, phone, pixel
+      max_lock_duration: 7200
+
+A file that is not YAML, not a mapping, declares a name twice or gives a field the
+wrong type raises :class:`DescriptorError` naming the file, the line and the field.
+Unknown fields are logged as a warning and ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from rentabot.domain.commands import ResourceSpec
+
+logger = logging.getLogger(__name__)
+
+# rentabot 1.0.0 returns max-lock-duration with a dash; accept that spelling too.
+FIELD_ALIASES = {"max-lock-duration": "max_lock_duration"}
+TEXT_FIELDS = ("description", "endpoint")
+KNOWN_FIELDS = frozenset({"description", "endpoint", "tags", "max_lock_duration"})
+
+
+class DescriptorError(Exception):
+    """The descriptor cannot be used; the message names the file, line and problem."""
+
+
+@dataclass(frozen=True, slots=True)
+class Descriptor:
+    path: Path
+    resources: list[ResourceSpec]
+
+
+def load_descriptor(
+    path: str | Path, default_max_lock_duration: int = 86400, max_ttl: int = 30 * 86400
+) -> Descriptor:
+    """Read and check the descriptor at ``path``."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise DescriptorError(f"{path}: cannot read the resource descriptor: {error}") from error
+    except UnicodeDecodeError as error:
+        raise DescriptorError(f"{path}: the descriptor is not UTF-8 text: {error}") from error
+
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = " ".join(part for part in (error.context, error.problem) if part)
+        raise DescriptorError(f"{where}: not valid YAML: {problem}") from error
+    except yaml.YAMLError as error:
+        raise DescriptorError(f"{path}: not valid YAML: {error}") from error
+
+    if root is None:
+        raise DescriptorError(
+            f"{path}: the descriptor is empty; declare at least one resource, "
+            "for example 'board-1: {tags: arm}'"
+        )
+    if not isinstance(root, yaml.MappingNode):
+        raise DescriptorError(
+            f"{path}:{line_of(root)}: the descriptor must be a mapping from resource "
+            f"name to fields, not a {node_kind(root)}"
+        )
+
+    parser = _Parser(path, default_max_lock_duration, max_ttl)
+    return Descriptor(path, parser.resources(root))
+
+
+def line_of(node: yaml.Node) -> int:
+    return int(node.start_mark.line) + 1
+
+
+def node_kind(node: yaml.Node) -> str:
+    if isinstance(node, yaml.SequenceNode):
+        return "list"
+    if isinstance(node, yaml.MappingNode):
+        return "mapping"
+    return f"scalar ({node.value!r})"
+
+
+class _Parser:
+    def __init__(self, path: Path, default_max_lock_duration: int, max_ttl: int) -> None:
+        self.path = path
+        self.default_max_lock_duration = default_max_lock_duration
+        self.max_ttl = max_ttl
+
+    def fail(self, node: yaml.Node, problem: str) -> DescriptorError:
+        return DescriptorError(f"{self.path}:{line_of(node)}: {problem}")
+
+    def resources(self, root: yaml.MappingNode) -> list[ResourceSpec]:
+        seen: dict[str, int] = {}
+        specs = []
+        for key_node, value_node in root.value:
+            if not isinstance(key_node, yaml.ScalarNode) or not key_node.value.strip():
+                raise self.fail(key_node, "a resource name must be a non-empty text")
+            name = key_node.value.strip()
+            if name in seen:
+                raise self.fail(
+                    key_node,
+                    f"resource {name!r} is declared twice (first on line {seen[name]}); "
+                    "resource names must be unique",
+                )
+            seen[name] = line_of(key_node)
+            specs.append(self.resource(name, value_node))
+        return specs
+
+    def resource(self, name: str, node: yaml.Node) -> ResourceSpec:
+        if is_null(node):
+            return ResourceSpec(name=name, max_lock_duration=self.default_max_lock_duration)
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(
+                node,
+                f"resource {name!r} must be a mapping of fields (description, endpoint, "
+                f"tags, max_lock_duration), not a {node_kind(node)}",
+            )
+
+        fields: dict[str, object] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            field = FIELD_ALIASES.get(key, key)
+            if field not in KNOWN_FIELDS:
+                logger.warning(
+                    "descriptor.unknown_field file=%s line=%d resource=%s field=%s "
+                    "(ignored; known fields: %s)",
+                    self.path,
+                    line_of(key_node),
+                    name,
+                    key,
+                    ", ".join(sorted(KNOWN_FIELDS)),
+                )
+                continue
+            if field in fields:
+                raise self.fail(key_node, f"resource {name!r} sets {key!r} twice")
+            fields[field] = self.field_value(name, field, value_node)
+
+        return ResourceSpec(
+            name=name,
+            description=str(fields.get("description", "")),
+            endpoint=str(fields.get("endpoint", "")),
+            tags_text=str(fields.get("tags", "")),
+            max_lock_duration=int(
+                fields.get("max_lock_duration", self.default_max_lock_duration)  # type: ignore[call-overload]
+            ),
+        )
+
+    def field_value(self, name: str, field: str, node: yaml.Node) -> object:
+        if field in TEXT_FIELDS:
+            return self.text(name, field, node)
+        if field == "tags":
+            return self.tags(name, node)
+        return self.max_lock_duration(name, node)
+
+    def text(self, name: str, field: str, node: yaml.Node) -> str:
+        if is_null(node):
+            return ""
+        if not isinstance(node, yaml.ScalarNode):
+            raise self.fail(
+                node, f"resource {name!r}: {field} must be text, not a {node_kind(node)}"
+            )
+        return str(node.value)
+
+    def tags(self, name: str, node: yaml.Node) -> str:
+        """Return the tags as text: kept as written, or joined with ', ' from a list."""
+        if is_null(node):
+            return ""
+        if isinstance(node, yaml.ScalarNode):
+            return str(node.value)
+        if isinstance(node, yaml.SequenceNode):
+            items = []
+            for item in node.value:
+                if not isinstance(item, yaml.ScalarNode) or "," in item.value:
+                    raise self.fail(
+                        item,
+                        f"resource {name!r}: each tag in the list must be a single word "
+                        "without commas",
+                    )
+                items.append(str(item.value).strip())
+            return ", ".join(item for item in items if item)
+        raise self.fail(
+            node,
+            f"resource {name!r}: tags must be a comma-separated text or a list, "
+            f"not a {node_kind(node)}",
+        )
+
+    def max_lock_duration(self, name: str, node: yaml.Node) -> int:
+        is_int = isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:int"
+        if not is_int:
+            raise self.fail(
+                node,
+                f"resource {name!r}: max_lock_duration must be a whole number of seconds, "
+                f"not {node_kind(node)}",
+            )
+        seconds = int(yaml.constructor.SafeConstructor().construct_yaml_int(node))
+        if not 1 <= seconds <= self.max_ttl:
+            raise self.fail(
+                node,
+                f"resource {name!r}: max_lock_duration={seconds} is outside 1..{self.max_ttl} "
+                "seconds",
+            )
+        return seconds
+
+
+def is_null(node: yaml.Node) -> bool:
+    return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"

@@ -1,0 +1,108 @@
+"""Requests whose rules span more than one module: unlock, and the descriptor sync."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from rentabot.domain import events, locking, queue
+from rentabot.domain.events import Event
+from rentabot.domain.limits import Limits
+from rentabot.domain.models import Resource, parse_tags
+from rentabot.domain.ports import Transaction
+
+
+def unlock(
+    tx: Transaction, now: datetime, limits: Limits, resource_id: int, token: str | None
+) -> Resource:
+    """Release a lock with its token and hand the resource to the queue in the same step."""
+    resource, lock = locking.unlock(tx, now, resource_id, token)
+    queue.note_lock_ended(tx, now, lock.reservation_id)
+    queue.settle(tx, now, limits, freed=[resource])
+    return resource
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceSpec:
+    """One resource as the descriptor declares it."""
+
+    name: str
+    description: str = ""
+    endpoint: str = ""
+    tags_text: str = ""
+    max_lock_duration: int = 86400
+
+
+def sync_resources(
+    tx: Transaction, now: datetime, limits: Limits, specs: list[ResourceSpec]
+) -> dict[str, int]:
+    """Make the stored resources match the descriptor, matching them by name.
+
+    New names are added (a name seen before gets its old id back), changed fields are
+    updated, and resources no longer declared are deleted, or retired until their lock
+    ends when they are locked. Returns counts of added, updated, removed and retired.
+    """
+    counts = {"added": 0, "updated": 0, "removed": 0, "retired": 0}
+    declared = {spec.name for spec in specs}
+
+    for spec in specs:
+        existing = tx.resource_by_name(spec.name)
+        if existing is None:
+            add_resource(tx, now, spec)
+            counts["added"] += 1
+        elif update_resource(tx, now, existing, spec):
+            counts["updated"] += 1
+
+    for resource in tx.resources():
+        if resource.name in declared:
+            continue
+        if resource.held_lock(now) is not None:
+            if not resource.retired:
+                resource.retired = True
+                tx.put_resource(resource)
+                counts["retired"] += 1
+            continue
+        tx.delete_resource(resource.id)
+        tx.emit(Event(events.RESOURCE_REMOVED, now, resource_id=resource.id))
+        counts["removed"] += 1
+
+    queue.settle(tx, now, limits)
+    return counts
+
+
+def add_resource(tx: Transaction, now: datetime, spec: ResourceSpec) -> None:
+    resource = Resource(
+        id=tx.id_for_name(spec.name),
+        name=spec.name,
+        description=spec.description,
+        endpoint=spec.endpoint,
+        tags_text=spec.tags_text,
+        tags=parse_tags(spec.tags_text),
+        max_lock_duration=spec.max_lock_duration,
+    )
+    tx.put_resource(resource)
+    tx.emit(Event(events.RESOURCE_ADDED, now, resource_id=resource.id))
+
+
+def update_resource(tx: Transaction, now: datetime, resource: Resource, spec: ResourceSpec) -> bool:
+    """Copy the declared fields onto ``resource``; return True if anything changed."""
+    before = (
+        resource.description,
+        resource.endpoint,
+        resource.tags_text,
+        resource.max_lock_duration,
+        resource.retired,
+    )
+    after = (spec.description, spec.endpoint, spec.tags_text, spec.max_lock_duration, False)
+    if before == after:
+        return False
+
+    resource.description = spec.description
+    resource.endpoint = spec.endpoint
+    resource.tags_text = spec.tags_text
+    resource.tags = parse_tags(spec.tags_text)
+    resource.max_lock_duration = spec.max_lock_duration
+    resource.retired = False
+    tx.put_resource(resource)
+    tx.emit(Event(events.RESOURCE_UPDATED, now, resource_id=resource.id))
+    return True

@@ -1,0 +1,112 @@
+"""Deadlines: lock expiry, the end of a reservation's wait, and the end of a claim window.
+
+Each deadline takes effect at its exact instant. The timer calls :func:`process_due`
+when the next deadline arrives, and every write transaction calls it first as well,
+so no request acts on a state that should already have changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from rentabot.domain.limits import Limits
+from rentabot.domain.locking import release_lock
+from rentabot.domain.models import ReservationStatus
+from rentabot.domain.ports import Transaction
+from rentabot.domain.queue import (
+    end_reservation,
+    note_lock_ended,
+    release_reservation_locks,
+    settle,
+)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Deadline:
+    at: datetime
+    # Locks sort before reservations due at the same instant: a lock that ends exactly
+    # when a wait ends can still serve that reservation.
+    rank: int
+    key: str
+
+
+def due_deadlines(tx: Transaction, now: datetime) -> list[Deadline]:
+    found: list[Deadline] = []
+    for resource in tx.locks_expiring_by(now):
+        assert resource.lock is not None
+        found.append(Deadline(resource.lock.expires_at, 0, str(resource.id)))
+
+    for reservation in tx.reservations_due_by(now):
+        if reservation.status is ReservationStatus.PENDING:
+            found.append(Deadline(reservation.expires_at, 1, reservation.id))
+        elif reservation.claim_expires_at is not None:
+            found.append(Deadline(reservation.claim_expires_at, 1, reservation.id))
+    return sorted(found)
+
+
+def process_due(tx: Transaction, now: datetime, limits: Limits) -> int:
+    """Apply every deadline at or before ``now`` in time order; return how many were applied.
+
+    Each deadline is applied at its own instant, so the queue is matched against the
+    state of that instant. New locks and claim windows are stamped ``now``, because a
+    client can only see them from now on (this matters after the service was down).
+    """
+    applied = 0
+    while True:
+        deadlines = due_deadlines(tx, now)
+        if not deadlines:
+            return applied
+
+        for deadline in deadlines:
+            fulfilled = apply_deadline(tx, now, limits, deadline)
+            applied += 1
+            if fulfilled:
+                # A fulfilment adds locks and claim windows: collect the deadlines again.
+                break
+
+
+def apply_deadline(tx: Transaction, now: datetime, limits: Limits, deadline: Deadline) -> bool:
+    """Apply one deadline if it still stands; return True if a reservation was fulfilled."""
+    if deadline.rank == 0:
+        return expire_lock(tx, now, limits, int(deadline.key), deadline.at)
+    return expire_reservation(tx, now, limits, deadline.key, deadline.at)
+
+
+def expire_lock(
+    tx: Transaction, now: datetime, limits: Limits, resource_id: int, at: datetime
+) -> bool:
+    resource = tx.resource(resource_id)
+    if resource is None or resource.lock is None or resource.lock.expires_at != at:
+        return False  # Unlocked or extended since the deadline was read.
+
+    lock = release_lock(tx, resource, at, "expired")
+    note_lock_ended(tx, at, lock.reservation_id)
+    return bool(settle(tx, at, limits, freed=[resource], stamp=now))
+
+
+def expire_reservation(
+    tx: Transaction, now: datetime, limits: Limits, reservation_id: str, at: datetime
+) -> bool:
+    reservation = tx.reservation(reservation_id)
+    if reservation is None:
+        return False
+
+    if reservation.status is ReservationStatus.PENDING and reservation.expires_at == at:
+        reason = (
+            f"not fulfilled within max_wait_time={reservation.max_wait_time} s "
+            f"(the wait ended at {at.isoformat()}); create a new reservation"
+        )
+        end_reservation(tx, at, reservation, ReservationStatus.EXPIRED, reason)
+        return bool(settle(tx, at, limits, stamp=now))
+
+    if reservation.status is ReservationStatus.FULFILLED and reservation.claim_expires_at == at:
+        reason = (
+            f"not claimed within the claim window of {limits.claim_window} s "
+            f"(it ended at {at.isoformat()}); its resources were released"
+        )
+        freed = release_reservation_locks(tx, at, reservation, "claim window passed")
+        end_reservation(tx, at, reservation, ReservationStatus.EXPIRED, reason)
+        return bool(settle(tx, at, limits, freed=freed, stamp=now))
+
+    return False

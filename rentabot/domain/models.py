@@ -1,0 +1,210 @@
+"""Resources, locks and reservations as the rules see them."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class ResourceStatus(enum.StrEnum):
+    """Single-word state of a resource, as shown by the API and the web page."""
+
+    AVAILABLE = "available"
+    LOCKED = "locked"
+    RESERVED = "reserved"
+
+
+class ReservationStatus(enum.StrEnum):
+    """Life cycle of a reservation: pending, then fulfilled, then claimed, or one of the ends."""
+
+    PENDING = "pending"
+    FULFILLED = "fulfilled"
+    CLAIMED = "claimed"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    RELEASED = "released"
+
+
+# Reservations in these states are kept only to explain a 404 to a client that asks later.
+ENDED_RESERVATION_STATUSES = frozenset(
+    {ReservationStatus.EXPIRED, ReservationStatus.CANCELLED, ReservationStatus.RELEASED}
+)
+
+
+class QueuePolicy(enum.StrEnum):
+    """How the reservation queue shares free resources.
+
+    ``strict``: a reservation never takes a resource that an earlier pending reservation
+    could use, so large requests are not starved. ``backfill``: any reservation that
+    fits right now is fulfilled, even ahead of earlier ones.
+    """
+
+    STRICT = "strict"
+    BACKFILL = "backfill"
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """Who asked for a lock: free-text label, client IP and, with auth on, the token name."""
+
+    label: str | None = None
+    ip: str | None = None
+    token_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Lock:
+    """An exclusive lease on one resource, held while ``now < expires_at``."""
+
+    token: str
+    acquired_at: datetime
+    expires_at: datetime
+    fencing_token: int
+    holder: Holder = Holder()
+    reservation_id: str | None = None
+
+    def is_held(self, now: datetime) -> bool:
+        return now < self.expires_at
+
+
+@dataclass(frozen=True, slots=True)
+class EndedLock:
+    """The last lock of a resource that ended by expiry, kept to find forgetful pipelines."""
+
+    acquired_at: datetime
+    expired_at: datetime
+    fencing_token: int
+    holder: Holder = Holder()
+
+
+@dataclass(slots=True)
+class Resource:
+    """A lockable thing from the descriptor, with its current lock and queue earmark.
+
+    ``tags_text`` keeps the tags as the descriptor wrote them, because rentabot 1.0.0
+    returns that exact string; ``tags`` is the parsed set used for matching.
+    ``reserved_for`` names the pending reservation that this free resource is kept for
+    under the strict queue policy.
+    """
+
+    id: int
+    name: str
+    description: str = ""
+    endpoint: str = ""
+    tags_text: str = ""
+    tags: frozenset[str] = frozenset()
+    max_lock_duration: int = 86400
+    lock: Lock | None = None
+    last_fencing_token: int = 0
+    reserved_for: str | None = None
+    last_expired_lock: EndedLock | None = None
+    retired: bool = False
+
+    def clone(self) -> Resource:
+        return Resource(
+            self.id,
+            self.name,
+            self.description,
+            self.endpoint,
+            self.tags_text,
+            self.tags,
+            self.max_lock_duration,
+            self.lock,
+            self.last_fencing_token,
+            self.reserved_for,
+            self.last_expired_lock,
+            self.retired,
+        )
+
+    def held_lock(self, now: datetime) -> Lock | None:
+        """Return the lock if it is still held at ``now``, else None."""
+        lock = self.lock
+        if lock is not None and now < lock.expires_at:
+            return lock
+        return None
+
+    def status(self, now: datetime) -> ResourceStatus:
+        if self.held_lock(now) is not None:
+            return ResourceStatus.LOCKED
+        if self.reserved_for is not None:
+            return ResourceStatus.RESERVED
+        return ResourceStatus.AVAILABLE
+
+    def has_tags(self, tags: frozenset[str]) -> bool:
+        return tags <= self.tags
+
+
+@dataclass(slots=True)
+class Reservation:
+    """A request for ``quantity`` resources carrying all of ``tags``, waiting in the queue.
+
+    Queue order is higher ``priority`` first, then lower ``sequence`` (older) first.
+    ``expires_at`` is the end of the wait (creation + ``max_wait_time``);
+    ``claim_expires_at`` is the end of the claim window once fulfilled.
+    """
+
+    id: str
+    tags: tuple[str, ...]
+    quantity: int
+    ttl: int
+    max_wait_time: int
+    priority: int
+    sequence: int
+    status: ReservationStatus
+    created_at: datetime
+    expires_at: datetime
+    holder: Holder = Holder()
+    fulfilled_at: datetime | None = None
+    claim_expires_at: datetime | None = None
+    claimed_at: datetime | None = None
+    ended_at: datetime | None = None
+    reason: str | None = None
+    resource_ids: list[int] = field(default_factory=list)
+    lock_tokens: list[str] = field(default_factory=list)
+
+    def clone(self) -> Reservation:
+        return Reservation(
+            self.id,
+            self.tags,
+            self.quantity,
+            self.ttl,
+            self.max_wait_time,
+            self.priority,
+            self.sequence,
+            self.status,
+            self.created_at,
+            self.expires_at,
+            self.holder,
+            self.fulfilled_at,
+            self.claim_expires_at,
+            self.claimed_at,
+            self.ended_at,
+            self.reason,
+            list(self.resource_ids),
+            list(self.lock_tokens),
+        )
+
+    @property
+    def tag_set(self) -> frozenset[str]:
+        return frozenset(self.tags)
+
+    def queue_key(self) -> tuple[int, int]:
+        """Sort key of the queue: higher priority first, then first come, first served."""
+        return (-self.priority, self.sequence)
+
+    def wants(self, resource: Resource) -> bool:
+        """Tell whether ``resource`` could serve this reservation, free or not."""
+        return (
+            not resource.retired
+            and resource.max_lock_duration >= self.ttl
+            and resource.has_tags(self.tag_set)
+        )
+
+
+def parse_tags(text: str | list[str] | tuple[str, ...] | None) -> frozenset[str]:
+    """Split a comma-separated tag string (or a list of tags) into a set of tags."""
+    if text is None:
+        return frozenset()
+    parts = text.split(",") if isinstance(text, str) else [str(part) for part in text]
+    return frozenset(part.strip() for part in parts if part.strip())

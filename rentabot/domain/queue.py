@@ -1,0 +1,316 @@
+"""Rules of the reservation queue: ordering, fulfilment, claim, cancel and release.
+
+The queue is kept *settled*: after every transaction no pending reservation could be
+fulfilled with the free resources. :func:`settle` restores that state and runs in the
+same transaction as the change that freed a resource or changed the queue, so a
+waiting reservation is fulfilled by the very request that unlocks what it needs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from rentabot.domain import events
+from rentabot.domain.errors import (
+    ClaimWindowPassed,
+    NeverSatisfiable,
+    NoResourceMatchesTags,
+    ReservationNotCancellable,
+    ReservationNotClaimable,
+    ReservationNotFound,
+    ReservationNotFulfilled,
+)
+from rentabot.domain.events import Event
+from rentabot.domain.limits import Limits
+from rentabot.domain.locking import check_range, grant_lock, release_lock
+from rentabot.domain.models import (
+    ENDED_RESERVATION_STATUSES,
+    Holder,
+    QueuePolicy,
+    Reservation,
+    ReservationStatus,
+    Resource,
+)
+from rentabot.domain.ports import Transaction
+
+
+def new_reservation_id() -> str:
+    return "res_" + uuid.uuid4().hex
+
+
+def require_reservation(tx: Transaction, reservation_id: str) -> Reservation:
+    """Return a reservation that has not ended; a known ended one gets a 404 that says why."""
+    reservation = tx.reservation(reservation_id)
+    if reservation is None:
+        raise ReservationNotFound(reservation_id)
+
+    if reservation.status in ENDED_RESERVATION_STATUSES:
+        raise ReservationNotFound(reservation_id, reservation.status.value, reservation.reason)
+    return reservation
+
+
+def queue_positions(pending: Iterable[Reservation]) -> dict[str, int]:
+    """Map each pending reservation id to its 1-based place, given queue order."""
+    return {reservation.id: index for index, reservation in enumerate(pending, start=1)}
+
+
+def create_reservation(
+    tx: Transaction,
+    now: datetime,
+    limits: Limits,
+    tags: list[str],
+    quantity: int,
+    ttl: int | None,
+    max_wait_time: int | None,
+    priority: int,
+    holder: Holder,
+) -> tuple[Reservation, int]:
+    """Queue a reservation and settle the queue at once.
+
+    Returns the reservation as queued and its position then. When enough resources
+    are free it is fulfilled in this same transaction, so a GET right after shows it.
+    """
+    ttl = limits.default_ttl if ttl is None else ttl
+    wait = limits.default_max_wait_time if max_wait_time is None else max_wait_time
+    check_range("quantity", quantity, 1, limits.max_quantity)
+    check_range("ttl", ttl, 1, limits.max_ttl)
+    check_range("max_wait_time", wait, 1, limits.max_wait_time)
+    check_range("priority", priority, limits.min_priority, limits.max_priority)
+
+    matching = [r for r in tx.resources_with_tags(tags) if not r.retired]
+    if not matching:
+        raise NoResourceMatchesTags(tags)
+    compatible = sum(1 for r in matching if r.max_lock_duration >= ttl)
+    if compatible < quantity:
+        raise NeverSatisfiable(tags, quantity, ttl, compatible)
+
+    reservation = Reservation(
+        id=new_reservation_id(),
+        tags=tuple(dict.fromkeys(tags)),
+        quantity=quantity,
+        ttl=ttl,
+        max_wait_time=wait,
+        priority=priority,
+        sequence=tx.next_sequence(),
+        status=ReservationStatus.PENDING,
+        created_at=now,
+        expires_at=now + timedelta(seconds=wait),
+        holder=holder,
+    )
+    tx.put_reservation(reservation)
+    tx.emit(
+        Event(
+            events.RESERVATION_CREATED,
+            now,
+            reservation_id=reservation.id,
+            data={"tags": list(reservation.tags), "quantity": quantity, "priority": priority},
+            deadline=reservation.expires_at,
+        )
+    )
+
+    queued = reservation.clone()
+    position = queue_positions(tx.pending_reservations())[reservation.id]
+    settle(tx, now, limits)
+    return queued, position
+
+
+def settle(
+    tx: Transaction,
+    at: datetime,
+    limits: Limits,
+    freed: Iterable[Resource] | None = None,
+    stamp: datetime | None = None,
+) -> list[Reservation]:
+    """Fulfil every pending reservation that can be, in queue order; return those fulfilled.
+
+    ``at`` is the instant whose state is matched (locks held at ``at`` are busy) and
+    ``stamp`` the time written on new locks and claim windows (default: ``at``). They
+    differ only when late deadlines are caught up after a restart.
+
+    With ``freed``, the caller says which resources just became free; if no pending
+    reservation wants any of them, nothing can change and the walk is skipped.
+    """
+    stamp = at if stamp is None else stamp
+    pending = tx.pending_reservations()
+    if freed is not None and not any(r.wants(f) for r in pending for f in freed):
+        return []
+
+    earmarks: dict[int, str] = {}
+    fulfilled: list[Reservation] = []
+    for reservation in pending:
+        candidates = [
+            resource
+            for resource in tx.resources_with_tags(reservation.tags)
+            if reservation.wants(resource)
+            and resource.held_lock(at) is None
+            and resource.id not in earmarks
+        ]
+        if len(candidates) >= reservation.quantity:
+            fulfil(tx, stamp, limits, reservation, candidates[: reservation.quantity])
+            fulfilled.append(reservation)
+        elif limits.queue_policy is QueuePolicy.STRICT:
+            # Keep what this reservation could use, so nothing younger takes it first.
+            for resource in candidates:
+                earmarks[resource.id] = reservation.id
+
+    write_earmarks(tx, at, earmarks)
+    return fulfilled
+
+
+def write_earmarks(tx: Transaction, at: datetime, earmarks: dict[int, str]) -> None:
+    """Set ``reserved_for`` to match ``earmarks`` on every resource whose value changes."""
+    previous = {resource.id for resource in tx.reserved_resources()}
+    for resource_id in sorted(previous | earmarks.keys()):
+        resource = tx.resource(resource_id)
+        if resource is None:
+            continue
+        wanted = earmarks.get(resource_id)
+        if resource.reserved_for == wanted:
+            continue
+
+        resource.reserved_for = wanted
+        tx.put_resource(resource)
+        tx.emit(Event(events.RESOURCE_RESERVED, at, resource_id=resource_id, reservation_id=wanted))
+
+
+def fulfil(
+    tx: Transaction,
+    now: datetime,
+    limits: Limits,
+    reservation: Reservation,
+    resources: list[Resource],
+) -> None:
+    """Lock ``resources`` for ``reservation`` and open its claim window."""
+    locks = [
+        grant_lock(tx, resource, now, reservation.ttl, reservation.holder, reservation.id)
+        for resource in resources
+    ]
+
+    reservation.status = ReservationStatus.FULFILLED
+    reservation.fulfilled_at = now
+    reservation.claim_expires_at = now + timedelta(seconds=limits.claim_window)
+    reservation.resource_ids = [resource.id for resource in resources]
+    reservation.lock_tokens = [lock.token for lock in locks]
+    tx.put_reservation(reservation)
+    tx.emit(
+        Event(
+            events.RESERVATION_FULFILLED,
+            now,
+            reservation_id=reservation.id,
+            data={
+                "resource_ids": reservation.resource_ids,
+                "claim_expires_at": reservation.claim_expires_at.isoformat(),
+            },
+            deadline=reservation.claim_expires_at,
+        )
+    )
+
+
+def claim(tx: Transaction, now: datetime, reservation_id: str) -> Reservation:
+    reservation = tx.reservation(reservation_id)
+    if reservation is None:
+        raise ReservationNotFound(reservation_id)
+
+    if reservation.status is ReservationStatus.EXPIRED and reservation.fulfilled_at is not None:
+        assert reservation.claim_expires_at is not None
+        raise ClaimWindowPassed(reservation_id, reservation.claim_expires_at)
+    reservation = require_reservation(tx, reservation_id)
+
+    if reservation.status is ReservationStatus.PENDING:
+        position = queue_positions(tx.pending_reservations()).get(reservation_id)
+        raise ReservationNotFulfilled(reservation_id, position)
+    if reservation.status is not ReservationStatus.FULFILLED:
+        raise ReservationNotClaimable(reservation_id, reservation.status.value)
+    assert reservation.claim_expires_at is not None
+    if reservation.claim_expires_at <= now:
+        raise ClaimWindowPassed(reservation_id, reservation.claim_expires_at)
+
+    reservation.status = ReservationStatus.CLAIMED
+    reservation.claimed_at = now
+    tx.put_reservation(reservation)
+    tx.emit(Event(events.RESERVATION_CLAIMED, now, reservation_id=reservation_id))
+    return reservation
+
+
+def cancel(tx: Transaction, now: datetime, limits: Limits, reservation_id: str) -> Reservation:
+    """Take a pending reservation out of the queue (rentabot 1.0.0's DELETE)."""
+    reservation = require_reservation(tx, reservation_id)
+    if reservation.status is not ReservationStatus.PENDING:
+        raise ReservationNotCancellable(reservation_id, reservation.status.value)
+
+    end_reservation(
+        tx, now, reservation, ReservationStatus.CANCELLED, "cancelled by its client with DELETE"
+    )
+    settle(tx, now, limits)
+    return reservation
+
+
+def release(tx: Transaction, now: datetime, limits: Limits, reservation_id: str) -> Reservation:
+    """Give back everything a reservation holds, or leave the queue if it is still pending."""
+    reservation = require_reservation(tx, reservation_id)
+    if reservation.status is ReservationStatus.PENDING:
+        end_reservation(
+            tx, now, reservation, ReservationStatus.CANCELLED, "cancelled by its client (release)"
+        )
+        settle(tx, now, limits)
+        return reservation
+
+    freed = release_reservation_locks(tx, now, reservation, "released")
+    end_reservation(tx, now, reservation, ReservationStatus.RELEASED, "released by its client")
+    settle(tx, now, limits, freed=freed)
+    return reservation
+
+
+def release_reservation_locks(
+    tx: Transaction, at: datetime, reservation: Reservation, reason: str
+) -> list[Resource]:
+    """Unlock each resource still locked by one of this reservation's tokens."""
+    freed: list[Resource] = []
+    for resource_id, token in zip(reservation.resource_ids, reservation.lock_tokens, strict=True):
+        resource = tx.resource(resource_id)
+        if resource is None or resource.lock is None or resource.lock.token != token:
+            continue
+        release_lock(tx, resource, at, reason)
+        freed.append(resource)
+    return freed
+
+
+def end_reservation(
+    tx: Transaction,
+    at: datetime,
+    reservation: Reservation,
+    status: ReservationStatus,
+    reason: str,
+) -> None:
+    reservation.status = status
+    reservation.reason = reason
+    reservation.ended_at = at
+    tx.put_reservation(reservation)
+
+    name = {
+        ReservationStatus.EXPIRED: events.RESERVATION_EXPIRED,
+        ReservationStatus.CANCELLED: events.RESERVATION_CANCELLED,
+        ReservationStatus.RELEASED: events.RESERVATION_RELEASED,
+    }[status]
+    tx.emit(Event(name, at, reservation_id=reservation.id, data={"reason": reason}))
+
+
+def note_lock_ended(tx: Transaction, at: datetime, reservation_id: str | None) -> None:
+    """Mark a claimed reservation as finished once none of its locks is held any more."""
+    if reservation_id is None:
+        return
+    reservation = tx.reservation(reservation_id)
+    if reservation is None or reservation.status is not ReservationStatus.CLAIMED:
+        return
+    if reservation.ended_at is not None:
+        return
+
+    for resource_id, token in zip(reservation.resource_ids, reservation.lock_tokens, strict=True):
+        resource = tx.resource(resource_id)
+        if resource is not None and resource.lock is not None and resource.lock.token == token:
+            return
+
+    reservation.ended_at = at
+    tx.put_reservation(reservation)

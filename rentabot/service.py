@@ -1,0 +1,311 @@
+"""The application service: runs each request's rules in one store transaction.
+
+Every write follows the same steps: take the time, apply deadlines that are due,
+run the command, commit, then publish the events and wake the deadline timer. A
+command that raises a :class:`RentabotError` rolls back its own writes but keeps
+the deadlines applied before it, so a refused request still leaves the state current.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Generic, TypeVar
+
+from rentabot.clock import Clock
+from rentabot.domain import commands, expiry, locking, queue
+from rentabot.domain.commands import ResourceSpec
+from rentabot.domain.errors import RentabotError, ResourceNotFound
+from rentabot.domain.events import Event
+from rentabot.domain.limits import Limits
+from rentabot.domain.models import Holder, Lock, Reservation, Resource
+from rentabot.domain.ports import Transaction
+from rentabot.eventbus import EventBus
+from rentabot.storage.base import Store
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# The timer re-reads the next deadline at least this often, in case another process
+# sharing the store created an earlier one.
+TIMER_MAX_SLEEP = timedelta(seconds=5)
+PURGE_INTERVAL = timedelta(minutes=10)
+
+
+@dataclass(slots=True)
+class Outcome(Generic[T]):
+    value: T | None = None
+    error: RentabotError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceList:
+    now: datetime
+    resources: list[Resource]
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationList:
+    now: datetime
+    reservations: list[Reservation]
+    positions: dict[str, int]
+
+
+class LockService:
+    """Locks, reservations and deadlines over one store, for the API, the page and the CLI."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        limits: Limits,
+        bus: EventBus | None = None,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.limits = limits
+        self.bus = bus or EventBus()
+        self._next_deadline: datetime | None = None
+        self._wake = asyncio.Event()
+        self._timer: asyncio.Task[None] | None = None
+        self._last_purge: datetime | None = None
+
+    # Life cycle
+
+    async def start(self, specs: list[ResourceSpec] | None = None) -> None:
+        """Sync the descriptor, catch up on deadlines missed while down, start the timer."""
+        if specs is not None:
+            counts = await self.sync_resources(specs)
+            logger.info(
+                "resources.synced added=%d updated=%d removed=%d retired=%d",
+                counts["added"],
+                counts["updated"],
+                counts["removed"],
+                counts["retired"],
+            )
+        applied = await self.process_due()
+        if applied:
+            logger.info("deadlines.caught_up count=%d", applied)
+
+        self._wake = asyncio.Event()
+        self._timer = asyncio.create_task(self._run_timer(), name="rentabot-deadline-timer")
+        logger.info("timer.started next_deadline=%s", self._next_deadline)
+
+    async def stop(self) -> None:
+        if self._timer is None:
+            return
+        self._timer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._timer
+        self._timer = None
+        logger.info("timer.stopped")
+
+    # Reads
+
+    async def list_resources(self) -> ResourceList:
+        now = await self._now_with_deadlines_applied()
+        resources = await self.store.read(lambda tx: tx.resources())
+        return ResourceList(now, resources)
+
+    async def get_resource(self, resource_id: int) -> tuple[datetime, Resource]:
+        now = await self._now_with_deadlines_applied()
+        resource = await self.store.read(lambda tx: tx.resource(resource_id))
+        if resource is None:
+            raise ResourceNotFound.by_id(resource_id)
+        return now, resource
+
+    async def list_reservations(self) -> ReservationList:
+        now = await self._now_with_deadlines_applied()
+
+        def read(tx: Transaction) -> tuple[list[Reservation], dict[str, int]]:
+            return tx.active_reservations(), queue.queue_positions(tx.pending_reservations())
+
+        reservations, positions = await self.store.read(read)
+        return ReservationList(now, reservations, positions)
+
+    async def get_reservation(self, reservation_id: str) -> tuple[Reservation, int | None]:
+        await self._now_with_deadlines_applied()
+
+        def read(tx: Transaction) -> tuple[Reservation, int | None]:
+            reservation = queue.require_reservation(tx, reservation_id)
+            positions = queue.queue_positions(tx.pending_reservations())
+            return reservation, positions.get(reservation_id)
+
+        return await self.store.read(read)
+
+    # Writes
+
+    async def lock(
+        self, resource_id: int, ttl: int | None, holder: Holder
+    ) -> tuple[Resource, Lock]:
+        return await self._write(
+            lambda tx, now: locking.lock_by_id(tx, now, self.limits, resource_id, ttl, holder)
+        )
+
+    async def lock_matching(
+        self,
+        resource_id: int | None,
+        name: str | None,
+        tags: list[str] | None,
+        ttl: int | None,
+        holder: Holder,
+    ) -> tuple[Resource, Lock]:
+        return await self._write(
+            lambda tx, now: locking.lock_by_criteria(
+                tx, now, self.limits, resource_id, name, tags, ttl, holder
+            )
+        )
+
+    async def unlock(self, resource_id: int, token: str | None) -> Resource:
+        return await self._write(
+            lambda tx, now: commands.unlock(tx, now, self.limits, resource_id, token)
+        )
+
+    async def extend(
+        self, resource_id: int, token: str | None, additional_ttl: int
+    ) -> tuple[Resource, int]:
+        return await self._write(
+            lambda tx, now: locking.extend(tx, now, self.limits, resource_id, token, additional_ttl)
+        )
+
+    async def reserve(
+        self,
+        tags: list[str],
+        quantity: int,
+        ttl: int | None,
+        max_wait_time: int | None,
+        priority: int,
+        holder: Holder,
+    ) -> tuple[Reservation, int]:
+        return await self._write(
+            lambda tx, now: queue.create_reservation(
+                tx, now, self.limits, tags, quantity, ttl, max_wait_time, priority, holder
+            )
+        )
+
+    async def claim(self, reservation_id: str) -> Reservation:
+        return await self._write(lambda tx, now: queue.claim(tx, now, reservation_id))
+
+    async def cancel(self, reservation_id: str) -> Reservation:
+        return await self._write(lambda tx, now: queue.cancel(tx, now, self.limits, reservation_id))
+
+    async def release(self, reservation_id: str) -> Reservation:
+        return await self._write(
+            lambda tx, now: queue.release(tx, now, self.limits, reservation_id)
+        )
+
+    async def sync_resources(self, specs: list[ResourceSpec]) -> dict[str, int]:
+        return await self._write(
+            lambda tx, now: commands.sync_resources(tx, now, self.limits, specs)
+        )
+
+    async def process_due(self) -> int:
+        """Apply every deadline that has arrived; return how many were applied."""
+        _, applied = await self._transact(lambda tx, now: None, force_deadlines=True)
+        self._next_deadline = await self.store.next_deadline()
+        return applied
+
+    # The write path
+
+    async def _write(self, command: Callable[[Transaction, datetime], T]) -> T:
+        value, applied = await self._transact(command)
+        if applied:
+            self._next_deadline = await self.store.next_deadline()
+        return value
+
+    async def _transact(
+        self, command: Callable[[Transaction, datetime], T], force_deadlines: bool = False
+    ) -> tuple[T, int]:
+        """Run ``command`` after the due deadlines; return its value and the deadline count."""
+
+        def run(tx: Transaction) -> tuple[Outcome[T], int, Transaction]:
+            now = self.clock.now()
+            applied = 0
+            if force_deadlines or self._deadline_may_be_due(now):
+                applied = expiry.process_due(tx, now, self.limits)
+
+            tx.checkpoint()
+            try:
+                return Outcome(value=command(tx, now)), applied, tx
+            except RentabotError as error:
+                tx.rollback_to_checkpoint()
+                return Outcome(error=error), applied, tx
+
+        outcome, applied, tx = await self.store.write(run)
+        self._after_commit(tx.emitted())
+        if outcome.error is not None:
+            raise outcome.error
+        return outcome.value, applied  # type: ignore[return-value]
+
+    def _deadline_may_be_due(self, now: datetime) -> bool:
+        if self.store.shared:
+            return True
+        return self._next_deadline is not None and now >= self._next_deadline
+
+    async def _now_with_deadlines_applied(self) -> datetime:
+        now = self.clock.now()
+        if self._deadline_may_be_due(now) and not self.store.shared:
+            await self.process_due()
+            now = self.clock.now()
+        return now
+
+    def _after_commit(self, committed: Sequence[Event]) -> None:
+        if not committed:
+            return
+        earliest = self._next_deadline
+        for event in committed:
+            if event.deadline is not None and (earliest is None or event.deadline < earliest):
+                earliest = event.deadline
+            log_event(event)
+
+        if earliest != self._next_deadline:
+            self._next_deadline = earliest
+            self._wake.set()
+        self.bus.publish(committed)
+
+    # The deadline timer
+
+    async def _run_timer(self) -> None:
+        while True:
+            wake_at = self.clock.now() + TIMER_MAX_SLEEP
+            if self._next_deadline is not None and self._next_deadline < wake_at:
+                wake_at = self._next_deadline
+            await self.clock.wait_until(wake_at, self._wake)
+            self._wake.clear()
+
+            try:
+                if self.store.shared or self._deadline_may_be_due(self.clock.now()):
+                    await self.process_due()
+                await self._purge_if_due()
+            except Exception:
+                # The timer must outlive a store outage: log, pause, and try again.
+                logger.exception("timer.failed next_deadline=%s", self._next_deadline)
+                await asyncio.sleep(1)
+
+    async def _purge_if_due(self) -> None:
+        now = self.clock.now()
+        if self._last_purge is not None and now - self._last_purge < PURGE_INTERVAL:
+            return
+        self._last_purge = now
+        cutoff = now - timedelta(seconds=self.limits.ended_reservation_retention)
+        purged = await self.store.write(lambda tx: tx.purge_reservations(cutoff))
+        if purged:
+            logger.info("reservations.purged count=%d ended_before=%s", purged, cutoff)
+
+
+def log_event(event: Event) -> None:
+    """Log one committed event; events carry ids and states, never a lock token."""
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    logger.info(
+        "%s resource_id=%s reservation_id=%s %s",
+        event.name,
+        event.resource_id,
+        event.reservation_id,
+        " ".join(f"{key}={value}" for key, value in event.data.items()),
+    )

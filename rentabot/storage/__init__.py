@@ -1,0 +1,1 @@
+"""Stores behind one interface: in-memory (the default), SQLite and PostgreSQL."""

@@ -1,0 +1,136 @@
+"""Conversion between domain objects and rows of the SQL tables."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from rentabot.domain.models import (
+    EndedLock,
+    Holder,
+    Lock,
+    Reservation,
+    ReservationStatus,
+    Resource,
+    parse_tags,
+)
+
+
+def resource_to_row(resource: Resource) -> dict[str, Any]:
+    lock = resource.lock
+    ended = resource.last_expired_lock
+    return {
+        "id": resource.id,
+        "name": resource.name,
+        "description": resource.description,
+        "endpoint": resource.endpoint,
+        "tags_text": resource.tags_text,
+        "max_lock_duration": resource.max_lock_duration,
+        "retired": resource.retired,
+        "last_fencing_token": resource.last_fencing_token,
+        "reserved_for": resource.reserved_for,
+        "lock_token": lock.token if lock else None,
+        "lock_acquired_at": lock.acquired_at if lock else None,
+        "lock_expires_at": lock.expires_at if lock else None,
+        "lock_fencing_token": lock.fencing_token if lock else None,
+        "lock_label": lock.holder.label if lock else None,
+        "lock_ip": lock.holder.ip if lock else None,
+        "lock_token_name": lock.holder.token_name if lock else None,
+        "lock_reservation_id": lock.reservation_id if lock else None,
+        "expired_acquired_at": ended.acquired_at if ended else None,
+        "expired_at": ended.expired_at if ended else None,
+        "expired_fencing_token": ended.fencing_token if ended else None,
+        "expired_label": ended.holder.label if ended else None,
+        "expired_ip": ended.holder.ip if ended else None,
+        "expired_token_name": ended.holder.token_name if ended else None,
+    }
+
+
+def resource_from_row(row: Mapping[str, Any]) -> Resource:
+    lock = None
+    if row["lock_token"] is not None:
+        lock = Lock(
+            token=row["lock_token"],
+            acquired_at=row["lock_acquired_at"],
+            expires_at=row["lock_expires_at"],
+            fencing_token=row["lock_fencing_token"],
+            holder=Holder(row["lock_label"], row["lock_ip"], row["lock_token_name"]),
+            reservation_id=row["lock_reservation_id"],
+        )
+    ended = None
+    if row["expired_at"] is not None:
+        ended = EndedLock(
+            acquired_at=row["expired_acquired_at"],
+            expired_at=row["expired_at"],
+            fencing_token=row["expired_fencing_token"],
+            holder=Holder(row["expired_label"], row["expired_ip"], row["expired_token_name"]),
+        )
+    return Resource(
+        id=row["id"],
+        name=row["name"],
+        description=row["description"],
+        endpoint=row["endpoint"],
+        tags_text=row["tags_text"],
+        tags=parse_tags(row["tags_text"]),
+        max_lock_duration=row["max_lock_duration"],
+        lock=lock,
+        last_fencing_token=row["last_fencing_token"],
+        reserved_for=row["reserved_for"],
+        last_expired_lock=ended,
+        retired=bool(row["retired"]),
+    )
+
+
+def reservation_to_row(reservation: Reservation) -> dict[str, Any]:
+    deadline = None
+    if reservation.status is ReservationStatus.PENDING:
+        deadline = reservation.expires_at
+    elif reservation.status is ReservationStatus.FULFILLED:
+        deadline = reservation.claim_expires_at
+    return {
+        "id": reservation.id,
+        "tags": json.dumps(list(reservation.tags)),
+        "quantity": reservation.quantity,
+        "ttl": reservation.ttl,
+        "max_wait_time": reservation.max_wait_time,
+        "priority": reservation.priority,
+        "sequence": reservation.sequence,
+        "status": reservation.status.value,
+        "created_at": reservation.created_at,
+        "expires_at": reservation.expires_at,
+        "label": reservation.holder.label,
+        "ip": reservation.holder.ip,
+        "token_name": reservation.holder.token_name,
+        "fulfilled_at": reservation.fulfilled_at,
+        "claim_expires_at": reservation.claim_expires_at,
+        "claimed_at": reservation.claimed_at,
+        "ended_at": reservation.ended_at,
+        "reason": reservation.reason,
+        "resource_ids": json.dumps(reservation.resource_ids),
+        "lock_tokens": json.dumps(reservation.lock_tokens),
+        "deadline": deadline,
+    }
+
+
+def reservation_from_row(row: Mapping[str, Any]) -> Reservation:
+    return Reservation(
+        id=row["id"],
+        tags=tuple(json.loads(row["tags"])),
+        quantity=row["quantity"],
+        ttl=row["ttl"],
+        max_wait_time=row["max_wait_time"],
+        priority=row["priority"],
+        sequence=row["sequence"],
+        status=ReservationStatus(row["status"]),
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        holder=Holder(row["label"], row["ip"], row["token_name"]),
+        fulfilled_at=row["fulfilled_at"],
+        claim_expires_at=row["claim_expires_at"],
+        claimed_at=row["claimed_at"],
+        ended_at=row["ended_at"],
+        reason=row["reason"],
+        resource_ids=list(json.loads(row["resource_ids"])),
+        lock_tokens=list(json.loads(row["lock_tokens"])),
+    )

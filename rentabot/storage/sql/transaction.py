@@ -1,0 +1,310 @@
+"""One SQL transaction seen through the domain's ``Transaction`` interface.
+
+Writes go to the database as soon as they are made, so later queries in the same
+transaction see them; a small cache of rows read saves repeated SELECTs of one
+resource. Events are inserted when the transaction commits.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import datetime
+
+from sqlalchemy import (
+    Connection,
+    RowMapping,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.engine import RootTransaction
+from sqlalchemy.engine.base import NestedTransaction
+
+from rentabot.domain.events import Event
+from rentabot.domain.models import Reservation, ReservationStatus, Resource
+from rentabot.storage.sql.rows import (
+    reservation_from_row,
+    reservation_to_row,
+    resource_from_row,
+    resource_to_row,
+)
+from rentabot.storage.sql.schema import (
+    counters,
+    events,
+    reservations,
+    resource_names,
+    resource_tags,
+    resources,
+)
+
+# Statements are built once with bind parameters: building them per call, with the values
+# inline, cost more than running them.
+SELECT_RESOURCE = select(resources).where(resources.c.id == bindparam("resource_id"))
+INSERT_RESOURCE = insert(resources)
+UPDATE_RESOURCE = (
+    update(resources)
+    .where(resources.c.id == bindparam("target_id"))
+    .values({column.name: bindparam(column.name) for column in resources.c if column.name != "id"})
+)
+SELECT_RESERVATION = select(reservations).where(reservations.c.id == bindparam("reservation_id"))
+INSERT_RESERVATION = insert(reservations)
+UPDATE_RESERVATION = (
+    update(reservations)
+    .where(reservations.c.id == bindparam("target_id"))
+    .values(
+        {column.name: bindparam(column.name) for column in reservations.c if column.name != "id"}
+    )
+)
+SELECT_PENDING = (
+    select(reservations)
+    .where(reservations.c.status == ReservationStatus.PENDING.value)
+    .order_by(reservations.c.priority.desc(), reservations.c.sequence)
+)
+SELECT_COUNTER = select(counters.c.value).where(counters.c.name == bindparam("counter"))
+UPDATE_COUNTER = (
+    update(counters).where(counters.c.name == bindparam("counter")).values(value=bindparam("value"))
+)
+INSERT_EVENTS = insert(events).returning(events.c.id, sort_by_parameter_order=True)
+
+SEQUENCE_COUNTER = "reservation_sequence"
+RESOURCE_ID_COUNTER = "resource_id"
+ACTIVE_STATUSES = (ReservationStatus.PENDING.value, ReservationStatus.FULFILLED.value)
+
+
+class SqlTransaction:
+    def __init__(self, connection: Connection, read_only: bool = False) -> None:
+        self.connection = connection
+        self.read_only = read_only
+        self.cache: dict[int, Resource | None] = {}
+        self.events: list[Event] = []
+        self.writes = 0
+        self.savepoint: NestedTransaction | None = None
+        self.checkpoint_events = 0
+        self.rolled_back = False
+
+    # Resources
+
+    def resource(self, resource_id: int) -> Resource | None:
+        if resource_id not in self.cache:
+            row = (
+                self.connection.execute(SELECT_RESOURCE, {"resource_id": resource_id})
+                .mappings()
+                .first()
+            )
+            self.cache[resource_id] = resource_from_row(row) if row is not None else None
+        cached = self.cache[resource_id]
+        return cached.clone() if cached is not None else None
+
+    def resource_by_name(self, name: str) -> Resource | None:
+        rows = self.connection.execute(select(resources).where(resources.c.name == name))
+        loaded = self._load(rows.mappings())
+        return loaded[0] if loaded else None
+
+    def resources(self) -> list[Resource]:
+        rows = self.connection.execute(select(resources).order_by(resources.c.id))
+        return self._load(rows.mappings())
+
+    def resources_with_tags(self, tags: Iterable[str]) -> list[Resource]:
+        wanted = sorted(set(tags))
+        if not wanted:
+            return self.resources()
+        matching_ids = (
+            select(resource_tags.c.resource_id)
+            .where(resource_tags.c.tag.in_(wanted))
+            .group_by(resource_tags.c.resource_id)
+            .having(func.count() == len(wanted))
+        )
+        rows = self.connection.execute(
+            select(resources).where(resources.c.id.in_(matching_ids)).order_by(resources.c.id)
+        )
+        return self._load(rows.mappings())
+
+    def reserved_resources(self) -> list[Resource]:
+        rows = self.connection.execute(
+            select(resources).where(resources.c.reserved_for.is_not(None)).order_by(resources.c.id)
+        )
+        return self._load(rows.mappings())
+
+    def _load(self, rows: Iterable[RowMapping]) -> list[Resource]:
+        loaded = []
+        for row in rows:
+            resource = resource_from_row(row)
+            self.cache[resource.id] = resource
+            loaded.append(resource.clone())
+        return loaded
+
+    def put_resource(self, resource: Resource) -> None:
+        self.writes += 1
+        values = resource_to_row(resource)
+        previous = self.resource(resource.id)
+        if previous is None:
+            self.connection.execute(INSERT_RESOURCE, values)
+            self._write_tags(resource.id, resource.tags, frozenset())
+        else:
+            values["target_id"] = values.pop("id")
+            self.connection.execute(UPDATE_RESOURCE, values)
+            if previous.tags != resource.tags:
+                self._write_tags(resource.id, resource.tags, previous.tags)
+        self.cache[resource.id] = resource.clone()
+
+    def _write_tags(self, resource_id: int, new: frozenset[str], old: frozenset[str]) -> None:
+        removed = old - new
+        if removed:
+            self.connection.execute(
+                delete(resource_tags).where(
+                    resource_tags.c.resource_id == resource_id, resource_tags.c.tag.in_(removed)
+                )
+            )
+        added = sorted(new - old)
+        if added:
+            self.connection.execute(
+                insert(resource_tags), [{"resource_id": resource_id, "tag": tag} for tag in added]
+            )
+
+    def delete_resource(self, resource_id: int) -> None:
+        self.writes += 1
+        self.connection.execute(
+            delete(resource_tags).where(resource_tags.c.resource_id == resource_id)
+        )
+        self.connection.execute(delete(resources).where(resources.c.id == resource_id))
+        self.cache[resource_id] = None
+
+    def id_for_name(self, name: str) -> int:
+        known = self.connection.execute(
+            select(resource_names.c.id).where(resource_names.c.name == name)
+        ).scalar()
+        if known is not None:
+            return int(known)
+        resource_id = self._next_counter(RESOURCE_ID_COUNTER)
+        self.connection.execute(insert(resource_names).values(name=name, id=resource_id))
+        return resource_id
+
+    # Reservations
+
+    def reservation(self, reservation_id: str) -> Reservation | None:
+        row = (
+            self.connection.execute(SELECT_RESERVATION, {"reservation_id": reservation_id})
+            .mappings()
+            .first()
+        )
+        return reservation_from_row(row) if row is not None else None
+
+    def pending_reservations(self) -> list[Reservation]:
+        rows = self.connection.execute(SELECT_PENDING).mappings()
+        return [reservation_from_row(row) for row in rows]
+
+    def active_reservations(self) -> list[Reservation]:
+        rows = self.connection.execute(
+            select(reservations)
+            .where(
+                or_(
+                    reservations.c.status.in_(ACTIVE_STATUSES),
+                    and_(
+                        reservations.c.status == ReservationStatus.CLAIMED.value,
+                        reservations.c.ended_at.is_(None),
+                    ),
+                )
+            )
+            .order_by(reservations.c.sequence)
+        ).mappings()
+        return [reservation_from_row(row) for row in rows]
+
+    def put_reservation(self, reservation: Reservation) -> None:
+        self.writes += 1
+        values = reservation_to_row(reservation)
+        update_values = dict(values, target_id=values["id"])
+        del update_values["id"]
+        updated = self.connection.execute(UPDATE_RESERVATION, update_values)
+        if updated.rowcount == 0:
+            self.connection.execute(INSERT_RESERVATION, values)
+
+    def next_sequence(self) -> int:
+        return self._next_counter(SEQUENCE_COUNTER)
+
+    def purge_reservations(self, ended_before: datetime) -> int:
+        self.writes += 1
+        result = self.connection.execute(
+            delete(reservations).where(
+                reservations.c.ended_at.is_not(None),
+                reservations.c.ended_at < ended_before,
+                reservations.c.status != ReservationStatus.PENDING.value,
+                reservations.c.status != ReservationStatus.FULFILLED.value,
+            )
+        )
+        return int(result.rowcount or 0)
+
+    def _next_counter(self, name: str) -> int:
+        self.writes += 1
+        current = self.connection.execute(SELECT_COUNTER, {"counter": name}).scalar()
+        if current is None:
+            self.connection.execute(insert(counters), {"name": name, "value": 1})
+            return 1
+        self.connection.execute(UPDATE_COUNTER, {"counter": name, "value": current + 1})
+        return int(current) + 1
+
+    # Deadlines
+
+    def locks_expiring_by(self, instant: datetime) -> list[Resource]:
+        rows = self.connection.execute(
+            select(resources)
+            .where(resources.c.lock_expires_at <= instant)
+            .order_by(resources.c.lock_expires_at, resources.c.id)
+        )
+        return self._load(rows.mappings())
+
+    def reservations_due_by(self, instant: datetime) -> list[Reservation]:
+        rows = self.connection.execute(
+            select(reservations)
+            .where(reservations.c.deadline <= instant)
+            .order_by(reservations.c.deadline, reservations.c.sequence)
+        ).mappings()
+        return [reservation_from_row(row) for row in rows]
+
+    # Events and partial rollback
+
+    def emit(self, event: Event) -> None:
+        self.events.append(event)
+
+    def emitted(self) -> Sequence[Event]:
+        return self.events
+
+    def checkpoint(self) -> None:
+        # A savepoint costs two statements; it is needed only when something was written.
+        self.checkpoint_events = len(self.events)
+        self.savepoint = self.connection.begin_nested() if self.writes else None
+
+    def rollback_to_checkpoint(self) -> None:
+        self.cache.clear()
+        del self.events[self.checkpoint_events :]
+        if self.savepoint is not None:
+            self.savepoint.rollback()
+            self.savepoint = None
+            return
+        transaction = self.connection.get_transaction()
+        if isinstance(transaction, RootTransaction):
+            transaction.rollback()
+        self.rolled_back = True
+
+    def flush_events(self) -> None:
+        """Insert the events; they get their ids in emission order."""
+        if not self.events:
+            return
+        rows = [
+            {
+                "name": event.name,
+                "at": event.at,
+                "resource_id": event.resource_id,
+                "reservation_id": event.reservation_id,
+                "data": json.dumps(event.data, separators=(",", ":")),
+            }
+            for event in self.events
+        ]
+        ids = self.connection.execute(INSERT_EVENTS, rows).scalars().all()
+        self.events = [replace(event, id=int(i)) for event, i in zip(self.events, ids, strict=True)]
