@@ -1,7 +1,7 @@
 """The one source of time: a real clock in production, a manual one in tests.
 
-Times are timezone-aware UTC datetimes. Besides ``now()``, a clock knows how to wait
-until an instant, so the deadline timer can run on a manual clock without sleeping.
+Times are timezone-aware UTC datetimes. Besides ``now()``, a clock can wait until an
+instant, so the deadline timer can run on a manual clock without sleeping.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class ManualClock:
     """A clock that moves only when a test calls :meth:`advance` or :meth:`set`.
 
     Waiters are woken on every move, from any thread, so a server running in another
-    thread sees the new time at once.
+    thread reads the new time at once.
     """
 
     def __init__(self, start: datetime | None = None) -> None:

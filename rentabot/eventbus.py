@@ -1,8 +1,8 @@
 """In-process publish and subscribe for committed events.
 
-The service publishes each committed transaction's events here; the web page's
-stream, metrics and tests subscribe. A subscriber that falls behind by more than its
-queue holds is dropped and told so, rather than slowing down every request.
+The service publishes each committed transaction's events here, and the web page's
+stream, metrics and tests subscribe. A subscriber whose queue fills up is dropped and
+marked as overflowed, so a slow reader never slows down the requests.
 """
 
 from __future__ import annotations

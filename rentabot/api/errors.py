@@ -1,8 +1,8 @@
 """The one place where errors become HTTP responses.
 
-Each leaf of the domain's exception tree has its status code here; rentabot 1.0.0
-fixed most of them (403 for a refused lock, 409 for a claim too early, 410 for a
-claim too late). Bodies are JSON with a ``message``, never a stack trace or a token.
+Each leaf of the domain's exception tree has its status code here. rentabot 1.0.0
+fixed most of them: 403 for a refused lock, 409 for a claim too early, 410 for a
+claim too late. Bodies are JSON with a ``message``, never a stack trace or a token.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ FIELD_HINTS = {
 def status_for(error: errors.RentabotError) -> int:
     for cls in type(error).__mro__:
         if cls in STATUS_BY_ERROR:
-            return STATUS_BY_ERROR[cls]  # type: ignore[index]
+            return STATUS_BY_ERROR[cls]
     return 400
 
 

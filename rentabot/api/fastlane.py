@@ -1,7 +1,7 @@
 """A shortcut for the three hottest routes: lock, unlock and extend of a resource by id.
 
 Pipelines call these far more than anything else, and FastAPI's routing and
-dependency resolution cost more than the lock itself. This ASGI middleware answers
+dependency resolution cost more than the lock itself. This ASGI middleware handles
 well-formed requests to those routes directly, through the same service and the same
 response builders as the FastAPI routes in ``routes/resources.py``. Anything it
 does not fully recognise (an unexpected query parameter or body key, a value of the

@@ -35,7 +35,7 @@ class LockRequest(BaseModel):
     )
     locked_by_label: Label | None = Field(
         None,
-        description="Who or what holds the lock, shown to others: a job URL, a user name.",
+        description="Label of the lock holder, shown to others: a job URL or a user name.",
         examples=["jenkins/firmware-nightly#4711"],
     )
 

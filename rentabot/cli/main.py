@@ -17,6 +17,7 @@ import click
 from rentabot import __version__
 from rentabot.config.descriptor import DescriptorError, load_descriptor
 from rentabot.config.settings import DESCRIPTOR_ENV, Settings, SettingsError
+from rentabot.storage.factory import StoreURLError, check_store_url
 
 LOG_LEVELS = ["critical", "error", "warning", "info", "debug"]
 
@@ -109,36 +110,37 @@ def option_env(name: str) -> str:
     type=click.IntRange(min=1),
     metavar="SECONDS",
     envvar=option_env("max-ttl"),
-    help="Longest lock any request may ask for.  [default: 2592000]",
+    help="Maximum lock length of any request, in seconds.  [default: 2592000]",
 )
 @click.option(
     "--max-wait-time",
     type=click.IntRange(min=1),
     metavar="SECONDS",
     envvar=option_env("max-wait-time"),
-    help="Longest max_wait_time of a reservation.  [default: 604800]",
+    help="Maximum max_wait_time of a reservation, in seconds.  [default: 604800]",
 )
 @click.option(
     "--max-quantity",
     type=click.IntRange(min=1),
     envvar=option_env("max-quantity"),
-    help="Most resources one reservation may ask for.  [default: 1000]",
+    help="Maximum number of resources in one reservation.  [default: 1000]",
 )
 @click.option(
     "--min-priority",
     type=int,
     envvar=option_env("min-priority"),
-    help="Lowest reservation priority.  [default: -100]",
+    help="Minimum reservation priority.  [default: -100]",
 )
 @click.option(
     "--max-priority",
     type=int,
     envvar=option_env("max-priority"),
-    help="Highest reservation priority.  [default: 100]",
+    help="Maximum reservation priority.  [default: 100]",
 )
 @click.pass_context
 def main(
     ctx: click.Context,
+    /,
     config: str | None,
     host: str,
     port: int,
@@ -178,13 +180,14 @@ def check_settings(descriptor: Path | None) -> Settings:
     """Read the settings and the descriptor now, so mistakes stop the command cleanly."""
     try:
         settings = Settings.from_env()
+        check_store_url(settings.persist)
         if descriptor is not None:
             load_descriptor(
                 descriptor,
                 default_max_lock_duration=settings.limits.default_max_lock_duration,
                 max_ttl=settings.limits.max_ttl,
             )
-    except (SettingsError, DescriptorError) as error:
+    except (SettingsError, DescriptorError, StoreURLError) as error:
         click.echo(f"rentabot: {error}", err=True)
         sys.exit(2)
     return settings
@@ -199,3 +202,7 @@ def announce(descriptor: Path | None, settings: Settings, host: str, port: int) 
     click.echo(f"Store: {settings.persist or 'memory (state is lost on restart)'}")
     click.echo(f"Server: http://{host}:{port}")
     click.echo(f"API Docs: http://{host}:{port}/docs")
+
+
+if __name__ == "__main__":
+    main()

@@ -195,8 +195,7 @@ class _Parser:
         )
 
     def max_lock_duration(self, name: str, node: yaml.Node) -> int:
-        is_int = isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:int"
-        if not is_int:
+        if not isinstance(node, yaml.ScalarNode) or node.tag != "tag:yaml.org,2002:int":
             raise self.fail(
                 node,
                 f"resource {name!r}: max_lock_duration must be a whole number of seconds, "

@@ -40,7 +40,7 @@ def format_instant(instant: datetime) -> str:
 
 
 class RentabotError(Exception):
-    """Base of every error a client can cause; ``message`` says what failed and what to do."""
+    """Base of every error a client can cause; ``message`` states what failed and the fix."""
 
     def __init__(self, message: str, **fields: Any) -> None:
         super().__init__(message)
@@ -157,7 +157,7 @@ class WrongLockToken(LockTokenRejected):
 
 
 class InvalidRequest(RentabotError):
-    """The request is well-formed but asks for something this service does not allow."""
+    """The request is well-formed but exceeds what this service allows."""
 
 
 class MissingCriterion(InvalidRequest):

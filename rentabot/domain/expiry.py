@@ -67,7 +67,10 @@ def process_due(tx: Transaction, now: datetime, limits: Limits) -> int:
 
 
 def apply_deadline(tx: Transaction, now: datetime, limits: Limits, deadline: Deadline) -> bool:
-    """Apply one deadline if it still stands; return True if a reservation was fulfilled."""
+    """Apply one deadline unless its lock or reservation changed since it was read.
+
+    Returns True if a reservation was fulfilled as a result.
+    """
     if deadline.rank == 0:
         return expire_lock(tx, now, limits, int(deadline.key), deadline.at)
     return expire_reservation(tx, now, limits, deadline.key, deadline.at)

@@ -27,6 +27,6 @@ class Limits:
     max_priority: int = 100
     claim_window: int = 60
     queue_policy: QueuePolicy = QueuePolicy.STRICT
-    # Ended reservations stay readable this long, so a late GET gets a 404 that says why.
+    # Ended reservations stay readable this long, so a late GET receives a 404 with the reason.
     ended_reservation_retention: int = DAY
     max_label_length: int = 256

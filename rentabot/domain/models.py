@@ -33,7 +33,7 @@ ENDED_RESERVATION_STATUSES = frozenset(
 
 
 class QueuePolicy(enum.StrEnum):
-    """How the reservation queue shares free resources.
+    """Sharing rule of the reservation queue.
 
     ``strict``: a reservation never takes a resource that an earlier pending reservation
     could use, so large requests are not starved. ``backfill``: any reservation that
@@ -46,7 +46,7 @@ class QueuePolicy(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Holder:
-    """Who asked for a lock: free-text label, client IP and, with auth on, the token name."""
+    """The requester of a lock: free-text label, client IP and, with auth on, the token name."""
 
     label: str | None = None
     ip: str | None = None

@@ -41,7 +41,10 @@ def new_reservation_id() -> str:
 
 
 def require_reservation(tx: Transaction, reservation_id: str) -> Reservation:
-    """Return a reservation that has not ended; a known ended one gets a 404 that says why."""
+    """Return a reservation that has not ended.
+
+    Raises ReservationNotFound, carrying the status and reason when the reservation ended.
+    """
     reservation = tx.reservation(reservation_id)
     if reservation is None:
         raise ReservationNotFound(reservation_id)
@@ -129,8 +132,8 @@ def settle(
     ``stamp`` the time written on new locks and claim windows (default: ``at``). They
     differ only when late deadlines are caught up after a restart.
 
-    With ``freed``, the caller says which resources just became free; if no pending
-    reservation wants any of them, nothing can change and the walk is skipped.
+    ``freed`` lists the resources that just became free, when the caller knows them. If
+    no pending reservation can use any of them, nothing can change, so the walk is skipped.
     """
     stamp = at if stamp is None else stamp
     pending = tx.pending_reservations()

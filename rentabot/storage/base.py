@@ -1,4 +1,4 @@
-"""What every store offers the service: transactions, health, and a description."""
+"""The interface every store offers the service: transactions, health and a description."""
 
 from __future__ import annotations
 

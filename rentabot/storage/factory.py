@@ -10,22 +10,31 @@ class StoreURLError(ValueError):
     """The ``--persist`` value names no store this service supports."""
 
 
-def open_store(url: str | None) -> Store:
-    """Return the store for ``url``: memory when empty, else SQLite or PostgreSQL."""
+def check_store_url(url: str | None) -> str:
+    """Return the store kind ``url`` names ("memory", "sqlite", "postgresql"), or raise."""
     if not url or url == "memory":
-        return MemoryStore()
-
+        return "memory"
     scheme = url.split(":", 1)[0].lower()
-    if scheme.startswith("sqlite"):
-        from rentabot.storage.sql.sqlite import SqliteStore
-
-        return SqliteStore(url)
-    if scheme.startswith("postgres"):
-        from rentabot.storage.sql.store import SqlStore
-
-        return SqlStore(url)
-
+    if scheme in ("sqlite", "sqlite+pysqlite") and url.startswith(f"{scheme}:///"):
+        return "sqlite"
+    if scheme in ("postgresql", "postgres", "postgresql+psycopg") and "://" in url:
+        return "postgresql"
     raise StoreURLError(
         f"--persist {url!r}: unsupported store; use sqlite:///path/to/rentabot.db, "
         "postgresql://user@host:5432/dbname, or leave it out for the in-memory store"
     )
+
+
+def open_store(url: str | None) -> Store:
+    """Return the store for ``url``: memory when empty, else SQLite or PostgreSQL."""
+    kind = check_store_url(url)
+    if kind == "memory":
+        return MemoryStore()
+    assert url is not None
+    if kind == "sqlite":
+        from rentabot.storage.sql.sqlite import SqliteStore
+
+        return SqliteStore(url)
+    from rentabot.storage.sql.store import SqlStore
+
+    return SqlStore(url)

@@ -407,8 +407,8 @@ class MemoryStore(Store):
         if self.journal is None:
             return self.write_now(operation)
 
-        # Group commit: the change takes effect in memory now, so the next request sees it,
-        # and this request answers only once the journal has made it durable.
+        # Group commit: the change takes effect in memory now, so the next request reads it,
+        # and this request returns only once the journal has made it durable.
         with self._mutex:
             tx = MemoryTransaction(self.state)
             result = operation(tx)

@@ -19,13 +19,13 @@ router = APIRouter(tags=["health"])
 
 @router.get("/health", response_model=HealthBody)
 async def health() -> Response:
-    """Answer 200 while the process runs."""
+    """Return 200 while the process runs."""
     return FastJSONResponse({"status": "ok"})
 
 
 @router.get("/readiness", response_model=ReadinessBody, responses=error_responses(503))
 async def readiness(service: Annotated[LockService, Depends(get_service)]) -> Response:
-    """Answer 200 when the store can serve requests, 503 while it cannot."""
+    """Return 200 when the store can serve requests, 503 while it cannot."""
     try:
         await service.store.ping()
     except StoreUnavailable as error:

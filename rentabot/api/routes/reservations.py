@@ -30,7 +30,7 @@ async def create_reservation(
 ) -> Response:
     """Queue a request for ``quantity`` resources carrying all of ``tags``.
 
-    The answer describes the reservation as queued (status ``pending``). When enough
+    The response describes the reservation as queued (status ``pending``). When enough
     resources are free it is fulfilled in the same transaction: GET it, then claim it
     within the claim window. 404 when no resource has the tags; 400 when too few could
     ever serve it.
@@ -67,7 +67,7 @@ async def list_reservations(service: Service) -> Response:
     responses=error_responses(404, 503),
 )
 async def get_reservation(reservation_id: str, service: Service) -> Response:
-    """Read a reservation. An ended one answers 404 with its ``status`` and ``reason``."""
+    """Read a reservation. An ended one returns 404 with its ``status`` and ``reason``."""
     reservation, position = await service.get_reservation(reservation_id)
     return FastJSONResponse(reservation_body(reservation, position))
 

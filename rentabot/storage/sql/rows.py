@@ -6,6 +6,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy import RowMapping
+
 from rentabot.domain.models import (
     EndedLock,
     Holder,
@@ -15,6 +17,9 @@ from rentabot.domain.models import (
     Resource,
     parse_tags,
 )
+
+# SQLAlchemy result rows, or plain dictionaries with the same keys.
+RowLike = RowMapping | Mapping[str, Any]
 
 
 def resource_to_row(resource: Resource) -> dict[str, Any]:
@@ -47,7 +52,7 @@ def resource_to_row(resource: Resource) -> dict[str, Any]:
     }
 
 
-def resource_from_row(row: Mapping[str, Any]) -> Resource:
+def resource_from_row(row: RowLike) -> Resource:
     lock = None
     if row["lock_token"] is not None:
         lock = Lock(
@@ -113,7 +118,7 @@ def reservation_to_row(reservation: Reservation) -> dict[str, Any]:
     }
 
 
-def reservation_from_row(row: Mapping[str, Any]) -> Reservation:
+def reservation_from_row(row: RowLike) -> Reservation:
     return Reservation(
         id=row["id"],
         tags=tuple(json.loads(row["tags"])),

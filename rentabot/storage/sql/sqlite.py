@@ -1,9 +1,9 @@
 """The SQLite store: the in-memory store, with every commit written to a SQLite file first.
 
 Requests are served from memory, and every write transaction is journaled to SQLite
-before its client gets an answer, so a change acknowledged to a client survives a crash
-or ``kill -9`` of the service; reads cost no disk access. On start-up the whole state is
-loaded back.
+before its response is sent. So a change acknowledged to a client survives a crash or
+``kill -9`` of the service, and reads cost no disk access. On start-up the whole state
+is loaded back.
 
 Writes from the service use group commit: a transaction takes effect in memory at
 once, its changes join the next batch, and one SQLite transaction writes the batch

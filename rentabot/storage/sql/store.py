@@ -3,8 +3,8 @@
 Writers take a database-wide write lock (``BEGIN IMMEDIATE`` on SQLite, a transaction
 advisory lock on PostgreSQL), so the rules see a consistent state even when several
 processes share one PostgreSQL database. Reads need no lock. SQLite transactions run
-on the calling thread because they take well under a millisecond; PostgreSQL ones run
-in a worker thread so the event loop never waits on the network.
+on the calling thread because they take well under a millisecond. PostgreSQL ones run
+in a worker thread, so network waits do not block the event loop.
 """
 
 from __future__ import annotations
@@ -169,5 +169,6 @@ def begin_sqlite_transaction(connection: Connection) -> None:
     if connection.get_execution_options().get("rentabot_read_only"):
         connection.exec_driver_sql("BEGIN")
         return
-    # IMMEDIATE takes the write lock up front, so two writers never deadlock on upgrade.
+    # IMMEDIATE takes the write lock at BEGIN. With a deferred BEGIN, two transactions that
+    # both read and then write could fail with SQLITE_BUSY when upgrading to a write lock.
     connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,7 +1,7 @@
-"""One SQL transaction seen through the domain's ``Transaction`` interface.
+"""One SQL transaction behind the domain's ``Transaction`` interface.
 
 Writes go to the database as soon as they are made, so later queries in the same
-transaction see them; a small cache of rows read saves repeated SELECTs of one
+transaction read them. A small cache of rows read saves repeated SELECTs of one
 resource. Events are inserted when the transaction commits.
 """
 

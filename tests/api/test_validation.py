@@ -1,0 +1,172 @@
+"""Bad input gets a 4xx whose message names the value and the fix, and changes nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.servers import InProcessServer
+
+# method, path, request options, expected status, a word the message must contain
+BAD_REQUESTS: list[tuple[str, str, dict[str, Any], int, str]] = [
+    ("POST", "/api/v1/resources/1/lock", {"json": {"ttl": 0}}, 422, "ttl"),
+    ("POST", "/api/v1/resources/1/lock", {"json": {"ttl": -1}}, 422, "ttl"),
+    ("POST", "/api/v1/resources/1/lock", {"json": {"ttl": 2.5}}, 422, "ttl"),
+    ("POST", "/api/v1/resources/1/lock", {"json": {"ttl": True}}, 422, "ttl"),
+    ("POST", "/api/v1/resources/1/lock", {"json": {"ttl": "soon"}}, 422, "ttl"),
+    ("POST", "/api/v1/resources/1/lock", {"json": {"ttl": 10**12}}, 400, "ttl"),
+    ("POST", "/api/v1/resources/1/lock", {"json": {"ttl": 7201}}, 400, "max-lock-duration"),
+    (
+        "POST",
+        "/api/v1/resources/1/lock",
+        {"json": {"locked_by_label": "x" * 300}},
+        422,
+        "locked_by_label",
+    ),
+    ("POST", "/api/v1/resources/1/lock", {"json": [1]}, 422, "body"),
+    ("POST", "/api/v1/resources/abc/lock", {}, 422, "resource_id"),
+    ("POST", "/api/v1/resources/lock", {}, 400, "id, name or tag"),
+    ("POST", "/api/v1/resources/lock", {"params": {"id": "x"}}, 422, "id"),
+    ("POST", "/api/v1/resources/lock", {"params": {"name": "nope"}}, 404, "nope"),
+    ("POST", "/api/v1/resources/lock", {"params": {"tag": "nope"}}, 404, "nope"),
+    ("GET", "/api/v1/resources/abc", {}, 422, "resource_id"),
+    ("GET", "/api/v1/resources/9999", {}, 404, "9999"),
+    ("POST", "/api/v1/resources/1/unlock", {"params": {"lock-token": "bad"}}, 403, "not locked"),
+    ("POST", "/api/v1/resources/1/extend", {"params": {"lock-token": "t"}}, 422, "additional-ttl"),
+    ("POST", "/api/v1/resources/1/extend", {"params": {"additional-ttl": "5"}}, 422, "lock-token"),
+    (
+        "POST",
+        "/api/v1/resources/1/extend",
+        {"params": {"lock-token": "t", "additional-ttl": "0"}},
+        422,
+        "additional-ttl",
+    ),
+    ("POST", "/api/v1/reservations", {"json": {"tags": [], "quantity": 1}}, 422, "tags"),
+    ("POST", "/api/v1/reservations", {"json": {"tags": ["android"]}}, 422, "quantity"),
+    (
+        "POST",
+        "/api/v1/reservations",
+        {"json": {"tags": ["android"], "quantity": 0}},
+        422,
+        "quantity",
+    ),
+    (
+        "POST",
+        "/api/v1/reservations",
+        {"json": {"tags": ["android"], "quantity": 5000}},
+        400,
+        "quantity",
+    ),
+    ("POST", "/api/v1/reservations", {"json": {"tags": ["android"], "quantity": 99}}, 400, "only"),
+    ("POST", "/api/v1/reservations", {"json": {"tags": ["gpu"], "quantity": 1}}, 404, "gpu"),
+    ("POST", "/api/v1/reservations", {"json": {"tags": [""], "quantity": 1}}, 422, "tags"),
+    ("POST", "/api/v1/reservations", {"json": {"tags": "android", "quantity": 1}}, 422, "tags"),
+    (
+        "POST",
+        "/api/v1/reservations",
+        {"json": {"tags": ["android"], "quantity": 1, "ttl": 0}},
+        422,
+        "ttl",
+    ),
+    (
+        "POST",
+        "/api/v1/reservations",
+        {"json": {"tags": ["android"], "quantity": 1, "max_wait_time": -3}},
+        422,
+        "max_wait_time",
+    ),
+    (
+        "POST",
+        "/api/v1/reservations",
+        {"json": {"tags": ["android"], "quantity": 1, "priority": 1000}},
+        400,
+        "priority",
+    ),
+    (
+        "POST",
+        "/api/v1/reservations",
+        {"json": {"tags": ["android"], "quantity": 1, "priority": "high"}},
+        422,
+        "priority",
+    ),
+    (
+        "POST",
+        "/api/v1/reservations",
+        {"content": b"{", "headers": {"content-type": "application/json"}},
+        422,
+        "body",
+    ),
+    ("GET", "/api/v1/reservations/res_unknown", {}, 404, "res_unknown"),
+    ("POST", "/api/v1/reservations/res_unknown/claim", {}, 404, "res_unknown"),
+    ("POST", "/api/v1/reservations/res_unknown/release", {}, 404, "res_unknown"),
+    ("DELETE", "/api/v1/reservations/res_unknown", {}, 404, "res_unknown"),
+    ("GET", "/api/v1/nothing-here", {}, 404, "/api/v1/nothing-here"),
+    ("PUT", "/api/v1/resources", {}, 405, "PUT"),
+]
+
+
+def state(client: httpx.Client) -> tuple[Any, Any]:
+    return (
+        client.get("/api/v1/resources").json(),
+        client.get("/api/v1/reservations").json(),
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "options", "status", "named"),
+    BAD_REQUESTS,
+    ids=[f"{method} {path} {status} {named}" for method, path, _, status, named in BAD_REQUESTS],
+)
+def test_bad_request_rejected_cleanly(
+    server: InProcessServer,
+    method: str,
+    path: str,
+    options: dict[str, Any],
+    status: int,
+    named: str,
+) -> None:
+    with httpx.Client(base_url=server.base_url) as client:
+        before = state(client)
+
+        response = client.request(method, path, **options)
+
+        assert response.status_code == status
+        assert named in response.json()["message"]
+        assert state(client) == before
+
+
+def test_errors_never_echo_lock_token(server: InProcessServer) -> None:
+    with httpx.Client(base_url=server.base_url) as client:
+        token = client.post("/api/v1/resources/1/lock").json()["lock-token"]
+
+        answers = [
+            client.post("/api/v1/resources/1/lock"),
+            client.post("/api/v1/resources/1/unlock", params={"lock-token": "wrong"}),
+            client.post(
+                "/api/v1/resources/1/extend", params={"lock-token": "wrong", "additional-ttl": 5}
+            ),
+            client.post(
+                "/api/v1/resources/1/extend", params={"lock-token": token, "additional-ttl": 10**6}
+            ),
+        ]
+
+    for answer in answers:
+        assert answer.status_code in (400, 403)
+        assert token not in answer.text
+
+
+def test_label_and_ip_recorded(server: InProcessServer) -> None:
+    with httpx.Client(base_url=server.base_url) as client:
+        locked = client.post("/api/v1/resources/1/lock", json={"locked_by_label": "nightly#4"})
+        resource = client.get("/api/v1/resources/1").json()["resource"]
+        client.post(
+            "/api/v1/resources/1/unlock", params={"lock-token": locked.json()["lock-token"]}
+        )
+        after = client.get("/api/v1/resources/1").json()["resource"]
+
+    assert resource["locked_by_label"] == "nightly#4"
+    assert resource["locked_by_ip"] == "127.0.0.1"
+    assert after["locked_by_label"] is None
+    assert after["locked_by_ip"] is None

@@ -1,0 +1,56 @@
+"""Fixtures shared by every test module.
+
+Tests that need PostgreSQL or a browser are marked; when CI=true such a test may not
+skip, because a skipped test there would hide a missing service.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rentabot.clock import ManualClock
+from tests.support.servers import InProcessServer, in_process_server
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Generator[None, Any, None]:
+    """Turn a skip of a postgres or browser test into a failure when CI=true."""
+    outcome = yield
+    report = outcome.get_result()
+    needs_service = item.get_closest_marker("postgres") or item.get_closest_marker("browser")
+    if IN_CI and needs_service and report.skipped:
+        report.outcome = "failed"
+        report.longrepr = (
+            f"{item.nodeid} was skipped in CI ({report.longrepr}); CI must run the "
+            "PostgreSQL and browser tests, so start PostgreSQL or install Chromium"
+        )
+
+
+STORE_KINDS = ["memory", "sqlite"]
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
+    """The --persist value of each store kind: None for memory, a fresh database otherwise."""
+    if request.param == "memory":
+        return None
+    return f"sqlite:///{tmp_path / 'rentabot.db'}"
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def server(clock: ManualClock) -> Iterator[InProcessServer]:
+    """rentabot on examples/lab.yaml, in memory, on a manual clock, over real HTTP."""
+    with in_process_server(clock=clock) as running:
+        yield running
