@@ -74,6 +74,7 @@ class LockService:
         self._wake = asyncio.Event()
         self._timer: asyncio.Task[None] | None = None
         self._last_purge: datetime | None = None
+        self._refresh_deadline = False
 
     # Life cycle
 
@@ -88,6 +89,8 @@ class LockService:
                 counts["removed"],
                 counts["retired"],
             )
+        if self.store.shared:
+            self.store.listen(self._on_remote_change)
         applied = await self.process_due()
         if applied:
             logger.info("deadlines.caught_up count=%d", applied)
@@ -248,8 +251,18 @@ class LockService:
         return self._next_deadline is not None and now >= self._next_deadline
 
     async def _now_with_deadlines_applied(self) -> datetime:
+        """Return the time after applying any deadline that has passed, so reads are exact.
+
+        A shared store may have deadlines created by another process, so it is asked;
+        otherwise the local hint is exact.
+        """
         now = self.clock.now()
-        if self._deadline_may_be_due(now) and not self.store.shared:
+        if self.store.shared:
+            deadline = await self.store.next_deadline()
+            due = deadline is not None and deadline <= now
+        else:
+            due = self._deadline_may_be_due(now)
+        if due:
             await self.process_due()
             now = self.clock.now()
         return now
@@ -266,11 +279,27 @@ class LockService:
         if earliest != self._next_deadline:
             self._next_deadline = earliest
             self._wake.set()
+        if not self.store.shared:
+            # A shared store delivers every process's events, these included, in id order
+            # through _on_remote_change, so each replica's stream has the same order.
+            self.bus.publish(committed)
+
+    def _on_remote_change(
+        self, committed: list[Event], deadline: datetime | None, refresh: bool
+    ) -> None:
+        """Publish events committed by any process sharing the store; mind their deadlines."""
         self.bus.publish(committed)
+        if deadline is not None and (self._next_deadline is None or deadline < self._next_deadline):
+            self._next_deadline = deadline
+            self._wake.set()
+        if refresh:
+            self._refresh_deadline = True
+            self._wake.set()
 
     # The deadline timer
 
     async def _run_timer(self) -> None:
+        last_round = self.clock.now()
         while True:
             wake_at = self.clock.now() + TIMER_MAX_SLEEP
             if self._next_deadline is not None and self._next_deadline < wake_at:
@@ -279,7 +308,15 @@ class LockService:
             self._wake.clear()
 
             try:
-                if self.store.shared or self._deadline_may_be_due(self.clock.now()):
+                if self._refresh_deadline:
+                    self._refresh_deadline = False
+                    self._next_deadline = await self.store.next_deadline()
+                now = self.clock.now()
+                hint_due = self._next_deadline is not None and now >= self._next_deadline
+                # On a shared store another process may have created an earlier deadline
+                # that this one missed; a round every TIMER_MAX_SLEEP catches it.
+                if hint_due or (self.store.shared and now - last_round >= TIMER_MAX_SLEEP):
+                    last_round = now
                     await self.process_due()
                 await self._purge_if_due()
             except Exception:

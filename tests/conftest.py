@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from rentabot.clock import ManualClock
+from tests.support.postgres import fresh_schema
 from tests.support.servers import InProcessServer, in_process_server
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -33,15 +34,23 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Generator[None, A
         )
 
 
-STORE_KINDS = ["memory", "sqlite"]
+STORE_KINDS = [
+    pytest.param("memory", id="memory"),
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+]
 
 
 @pytest.fixture(params=STORE_KINDS)
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str | None:
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | None]:
     """The --persist value of each store kind: None for memory, a fresh database otherwise."""
     if request.param == "memory":
-        return None
-    return f"sqlite:///{tmp_path / 'rentabot.db'}"
+        yield None
+    elif request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'rentabot.db'}"
+    else:
+        with fresh_schema() as url:
+            yield url
 
 
 @pytest.fixture

@@ -69,7 +69,7 @@ def create_app(
             logger.error("startup.failed %s", settings_error)
             raise StartupError(str(settings_error))
 
-        service = await start_service(settings, clock or SystemClock(), store)
+        service = await start_service(settings, clock, store)
         app.state.service = service
         try:
             yield
@@ -102,7 +102,9 @@ def create_app(
     return app
 
 
-async def start_service(settings: Settings, clock: Clock, store: Store | None) -> LockService:
+async def start_service(
+    settings: Settings, clock: Clock | None, store: Store | None
+) -> LockService:
     if settings.auth_config is not None:
         # TODO: remove once authentication exists; until then a service asked to check
         # tokens must not start open to everyone.
@@ -141,6 +143,7 @@ async def start_service(settings: Settings, clock: Clock, store: Store | None) -
             raise StartupError(str(error)) from None
     await store.start()
 
+    clock = clock or store.default_clock() or SystemClock()
     service = LockService(store, clock, settings.limits, EventBus())
     await service.start(specs)
     logger.info(

@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -69,6 +70,12 @@ def describe_validation_error(error: dict[str, Any]) -> str:
     field = ".".join(location[1:])
     problem = str(error.get("msg", "invalid value"))
 
+    if error.get("type") == "json_invalid":
+        position = error.get("ctx", {}).get("error", "")
+        return (
+            f"the request body is not valid JSON ({position}); send a JSON object, "
+            'for example {"ttl": 600}'
+        )
     if error.get("type") == "missing":
         text = f"{place} field {field!r} is missing" if field else f"{place} is missing"
     elif field:
@@ -112,11 +119,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
         details = list(error.errors())
         message = "; ".join(describe_validation_error(detail) for detail in details)
-        # ``detail`` keeps FastAPI's list, which rentabot 1.0.0 clients may read.
-        detail = [
-            {key: value for key, value in item.items() if key in ("type", "loc", "msg")}
-            for item in details
-        ]
+        # ``detail`` keeps FastAPI's list as rentabot 1.0.0 returns it, which clients may read.
+        detail = jsonable_encoder(details)
         logger.info(
             "request.invalid method=%s path=%s problems=%d",
             request.method,

@@ -7,9 +7,16 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TypeVar
 
+from rentabot.clock import Clock
+from rentabot.domain.events import Event
 from rentabot.domain.ports import Transaction
 
 T = TypeVar("T")
+
+# Called on the event loop with events committed by any process sharing the store, in id
+# order, the earliest deadline they created, and whether the caller should re-read the
+# next deadline because some notices were missed.
+RemoteChangeHandler = Callable[[list[Event], datetime | None, bool], None]
 
 
 class StoreUnavailable(Exception):
@@ -52,6 +59,14 @@ class Store(abc.ABC):
 
     async def close(self) -> None:  # noqa: B027 - optional hook, most stores need nothing
         """Release connections and files when the service stops."""
+
+    def listen(self, handler: RemoteChangeHandler) -> None:
+        """Deliver every committed change to ``handler``; only shared stores implement it."""
+        raise NotImplementedError(f"the {self.kind} store is not shared between processes")
+
+    def default_clock(self) -> Clock | None:
+        """Return the clock this store's service should use, or None for the system clock."""
+        return None
 
     def describe(self) -> str:
         return self.kind

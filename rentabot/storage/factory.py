@@ -35,6 +35,6 @@ def open_store(url: str | None) -> Store:
         from rentabot.storage.sql.sqlite import SqliteStore
 
         return SqliteStore(url)
-    from rentabot.storage.sql.store import SqlStore
+    from rentabot.storage.sql.postgres import PostgresStore
 
-    return SqlStore(url)
+    return PostgresStore(url)

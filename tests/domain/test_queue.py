@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from rentabot.domain import errors
 from rentabot.domain.models import Holder, QueuePolicy, ResourceStatus
+from rentabot.domain.ports import Transaction
 from tests.support.lab import TICK, Lab, specs
 
 POOL = (("phone-1", "android"), ("phone-2", "android"), ("board-1", "arm"))
@@ -63,17 +65,23 @@ def test_unlock_fulfils_waiting_reservation(pool: Lab) -> None:
 def test_fulfilment_commits_with_unlock(pool: Lab) -> None:
     token = pool.lock(3)
     reservation_id = pool.reserve(["arm"])
-    subscription = pool.service.bus.subscribe()
+    transactions: list[list[str]] = []
+    write = pool.store.write
 
+    async def recording_write(operation: Callable[[Transaction], Any]) -> Any:
+        def run(tx: Transaction) -> Any:
+            result = operation(tx)
+            transactions.append([event.name for event in tx.emitted()])
+            return result
+
+        return await write(run)
+
+    pool.store.write = recording_write  # type: ignore[method-assign]
     pool.unlock(3, token)
 
-    names = []
-    while not subscription.queue.empty():
-        names.append(subscription.queue.get_nowait())
-    ids = {event.id for event in names}
-    assert [event.name for event in names][:1] == ["resource.unlocked"]
-    assert "reservation.fulfilled" in [event.name for event in names]
-    assert len(ids) == len(names)
+    assert len(transactions) == 1
+    assert transactions[0][0] == "resource.unlocked"
+    assert "reservation.fulfilled" in transactions[0]
     assert pool.status(reservation_id) == "fulfilled"
 
 

@@ -68,9 +68,11 @@ async def lock_by_criteria(
     With tags, the first free resource in id order that carries all of them is locked.
     """
     tags = [part.strip() for entry in tag or [] for part in entry.split(",") if part.strip()]
+    # rentabot 1.0.0 reads id=0 as no id at all; ids start at 1, so nothing is lost.
+    resource_id = id or None
     ttl, label = (body.ttl, body.locked_by_label) if body is not None else (None, None)
     resource, lock = await service.lock_matching(
-        id, name, tags or None, ttl, holder_of(request, label)
+        resource_id, name, tags or None, ttl, holder_of(request, label)
     )
     return FastJSONResponse(lock_body(resource, lock))
 

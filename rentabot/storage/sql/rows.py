@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import RowMapping
 
+from rentabot.domain.events import Event
 from rentabot.domain.models import (
     EndedLock,
     Holder,
@@ -138,4 +139,15 @@ def reservation_from_row(row: RowLike) -> Reservation:
         reason=row["reason"],
         resource_ids=list(json.loads(row["resource_ids"])),
         lock_tokens=list(json.loads(row["lock_tokens"])),
+    )
+
+
+def event_from_row(row: RowLike) -> Event:
+    return Event(
+        name=row["name"],
+        at=row["at"],
+        resource_id=row["resource_id"],
+        reservation_id=row["reservation_id"],
+        data=json.loads(row["data"]),
+        id=int(row["id"]),
     )

@@ -1,0 +1,371 @@
+"""The PostgreSQL store: state in the database, shared by any number of replicas.
+
+Every write transaction first takes a transaction-scoped advisory lock, so writers run
+one at a time across all replicas and the rules always see a consistent state. Reads
+take no lock. Transactions run in worker threads, so the event loop never waits on
+the network.
+
+Each write transaction that emits events also sends a NOTIFY naming their ids and the
+earliest deadline it created. Every replica LISTENs: it publishes the events to its
+own event bus in id order (its own included, so every replica's stream has the same
+order) and wakes its deadline timer. Deadlines are applied by whichever replica gets
+the write lock first; the others then find nothing due, so each applies once.
+
+Time comes from the database server's clock (see :class:`DatabaseClock`), so replicas
+on hosts whose clocks drift apart still agree on when a lock expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import anyio.to_thread
+import psycopg
+from sqlalchemy import Connection, create_engine, event, func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from rentabot.clock import Clock, SystemClock
+from rentabot.domain.events import Event
+from rentabot.domain.ports import Transaction
+from rentabot.storage.base import RemoteChangeHandler, Store, StoreUnavailable
+from rentabot.storage.sql import migrate
+from rentabot.storage.sql.rows import event_from_row
+from rentabot.storage.sql.schema import counters, events, reservations, resources
+from rentabot.storage.sql.transaction import SqlTransaction
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# First half of the advisory lock key taken by every writer; the second half is a hash of
+# the schema, so two deployments in one database do not wait for each other.
+WRITE_LOCK_KEY = 727_100_002
+CONNECT_TIMEOUT_SECONDS = 3
+# A statement (waiting for the write lock included) that runs longer fails with 503
+# rather than holding a request forever.
+STATEMENT_TIMEOUT = "10s"
+LISTEN_RETRY_SECONDS = 1.0
+CLOCK_SYNC_INTERVAL = 60.0
+
+
+def normalise_url(url: str) -> str:
+    """Accept postgresql:// and postgres:// and use the psycopg 3 driver for them."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def libpq_url(url: str) -> str:
+    """Return the URL as libpq reads it, for the listening connection."""
+    return normalise_url(url).replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Payload of one NOTIFY: which events a commit added, and its earliest new deadline."""
+
+    origin: str
+    first_id: int
+    last_id: int
+    deadline: datetime | None
+
+    def to_json(self) -> str:
+        deadline = self.deadline.isoformat() if self.deadline else None
+        return json.dumps(
+            {
+                "origin": self.origin,
+                "first": self.first_id,
+                "last": self.last_id,
+                "deadline": deadline,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, payload: str) -> Notice:
+        data = json.loads(payload)
+        deadline = datetime.fromisoformat(data["deadline"]) if data["deadline"] else None
+        return cls(data["origin"], int(data["first"]), int(data["last"]), deadline)
+
+
+class DatabaseClock:
+    """This host's clock, corrected by its measured offset from the database server's.
+
+    The offset is measured at start-up and then every minute; its error is about half
+    a round trip to the database.
+    """
+
+    def __init__(self, store: PostgresStore) -> None:
+        self.store = store
+        self.offset = timedelta(0)
+        self.system = SystemClock()
+
+    def measure(self) -> None:
+        with self.store.engine.connect() as connection:
+            before = time.time()
+            server_time = connection.execute(text("SELECT clock_timestamp()")).scalar_one()
+            after = time.time()
+        local_midpoint = datetime.fromtimestamp((before + after) / 2, UTC)
+        self.offset = server_time.astimezone(UTC) - local_midpoint
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    async def wait_until(self, instant: datetime | None, wake: asyncio.Event) -> None:
+        local_instant = None if instant is None else instant - self.offset
+        await self.system.wait_until(local_instant, wake)
+
+
+class PostgresStore(Store):
+    kind = "postgresql"
+    shared = True
+
+    def __init__(self, url: str) -> None:
+        self.url = normalise_url(url)
+        self.engine = create_engine(
+            self.url,
+            pool_pre_ping=True,
+            pool_size=10,
+            max_overflow=10,
+            connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
+        )
+        event.listen(self.engine, "connect", configure_connection)
+        # Names this process in its own notices, so it can tell them from other replicas'.
+        self.replica_id = uuid.uuid4().hex[:12]
+        self.schema = "public"
+        self.channel = "rentabot"
+        self.clock = DatabaseClock(self)
+        self._writer = asyncio.Lock()
+        self._listener: Listener | None = None
+
+    def describe(self) -> str:
+        return f"postgresql ({make_url(self.url).render_as_string(hide_password=True)})"
+
+    def default_clock(self) -> Clock:
+        return self.clock
+
+    # Life cycle
+
+    async def start(self) -> None:
+        def prepare() -> None:
+            migrate.upgrade(self.engine)
+            with self.engine.connect() as connection:
+                self.schema = connection.execute(text("SELECT current_schema()")).scalar_one()
+            self.channel = channel_name(self.schema)
+            self.clock.measure()
+
+        try:
+            await anyio.to_thread.run_sync(prepare)
+        except (OperationalError, DBAPIError) as error:
+            raise StoreUnavailable(f"cannot open {self.describe()}: {error.orig}") from error
+        logger.info(
+            "store.ready schema=%s channel=%s clock_offset_ms=%.1f",
+            self.schema,
+            self.channel,
+            self.clock.offset.total_seconds() * 1000,
+        )
+
+    def listen(self, handler: RemoteChangeHandler) -> None:
+        loop = asyncio.get_running_loop()
+        self._listener = Listener(self, handler, loop)
+        self._listener.start()
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            await anyio.to_thread.run_sync(self._listener.stop)
+            self._listener = None
+        self.engine.dispose()
+
+    # Transactions
+
+    async def write(self, operation: Callable[[Transaction], T]) -> T:
+        async with self._writer:
+            return await anyio.to_thread.run_sync(lambda: self.write_now(operation))
+
+    async def read(self, operation: Callable[[Transaction], T]) -> T:
+        return await anyio.to_thread.run_sync(lambda: self.read_now(operation))
+
+    def write_now(self, operation: Callable[[Transaction], T]) -> T:
+        with self._connection() as connection, connection.begin():
+            connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key, hashtext(current_schema()))"),
+                {"key": WRITE_LOCK_KEY},
+            )
+            tx = SqlTransaction(connection)
+            result = operation(tx)
+            if tx.rolled_back:
+                return result
+            tx.flush_events()
+            self._notify(connection, tx)
+        return result
+
+    def read_now(self, operation: Callable[[Transaction], T]) -> T:
+        with self._connection() as connection, connection.begin():
+            return operation(SqlTransaction(connection, read_only=True))
+
+    def _notify(self, connection: Connection, tx: SqlTransaction) -> None:
+        """Tell every replica about the events; PostgreSQL delivers it on commit."""
+        if not tx.events:
+            return
+        deadlines = [e.deadline for e in tx.events if e.deadline is not None]
+        notice = Notice(
+            origin=self.replica_id,
+            first_id=tx.events[0].id,
+            last_id=tx.events[-1].id,
+            deadline=min(deadlines) if deadlines else None,
+        )
+        connection.execute(
+            text("SELECT pg_notify(:channel, :payload)"),
+            {"channel": self.channel, "payload": notice.to_json()},
+        )
+
+    async def next_deadline(self) -> datetime | None:
+        def query() -> datetime | None:
+            with self._connection() as connection:
+                lock_deadline = connection.execute(
+                    select(func.min(resources.c.lock_expires_at))
+                ).scalar()
+                reservation_deadline = connection.execute(
+                    select(func.min(reservations.c.deadline))
+                ).scalar()
+            candidates = [d for d in (lock_deadline, reservation_deadline) if d is not None]
+            return min(candidates).astimezone(UTC) if candidates else None
+
+        return await anyio.to_thread.run_sync(query)
+
+    async def ping(self) -> None:
+        def query() -> None:
+            with self._connection() as connection:
+                connection.execute(select(counters.c.value).limit(1)).all()
+
+        await anyio.to_thread.run_sync(query)
+
+    def events_between(self, first_id: int, last_id: int | None = None) -> list[Event]:
+        """Return the stored events with ids in first_id..last_id, in id order."""
+        query = select(events).where(events.c.id >= first_id).order_by(events.c.id)
+        if last_id is not None:
+            query = query.where(events.c.id <= last_id)
+        with self._connection() as connection:
+            return [event_from_row(row) for row in connection.execute(query).mappings()]
+
+    def last_event_id(self) -> int:
+        with self._connection() as connection:
+            return int(connection.execute(select(func.max(events.c.id))).scalar() or 0)
+
+    @contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as connection:
+                yield connection
+        except OperationalError as error:
+            raise StoreUnavailable(describe_error(error)) from error
+        except DBAPIError as error:
+            if error.connection_invalidated:
+                raise StoreUnavailable("the database connection was lost") from error
+            raise
+
+
+def configure_connection(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"SET statement_timeout = '{STATEMENT_TIMEOUT}'")
+    cursor.close()
+    dbapi_connection.commit()
+
+
+def channel_name(schema: str) -> str:
+    """Return the NOTIFY channel of a schema: an identifier of at most 63 characters."""
+    safe = "".join(c if c.isalnum() or c == "_" else "_" for c in schema.lower())
+    return f"rentabot_{safe}"[:63]
+
+
+def describe_error(error: DBAPIError) -> str:
+    text_ = str(error.orig).strip().splitlines()
+    return text_[0] if text_ else type(error.orig).__name__
+
+
+class Listener:
+    """Receives the notices of all replicas on a dedicated connection, in a thread.
+
+    After a lost connection it reconnects, and reads the events it missed from the
+    events table, so no replica's stream skips a change.
+    """
+
+    def __init__(
+        self, store: PostgresStore, handler: RemoteChangeHandler, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self.store = store
+        self.handler = handler
+        self.loop = loop
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.run, name="rentabot-listen", daemon=True)
+        self.last_seen = 0
+
+    def start(self) -> None:
+        self.last_seen = self.store.last_event_id()
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=10)
+
+    def run(self) -> None:
+        last_sync = time.monotonic()
+        while not self.stopping.is_set():
+            try:
+                with psycopg.connect(
+                    libpq_url(self.store.url),
+                    autocommit=True,
+                    connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                ) as connection:
+                    connection.execute(f'LISTEN "{self.store.channel}"')
+                    logger.info("listen.started channel=%s", self.store.channel)
+                    self.catch_up()
+                    if not self.stopping.is_set():
+                        # Notices may have been missed while disconnected.
+                        self.loop.call_soon_threadsafe(self.handler, [], None, True)
+                    while not self.stopping.is_set():
+                        for notify in connection.notifies(timeout=1.0, stop_after=100):
+                            self.receive(Notice.from_json(notify.payload))
+                        if time.monotonic() - last_sync > CLOCK_SYNC_INTERVAL:
+                            self.store.clock.measure()
+                            last_sync = time.monotonic()
+            except (psycopg.Error, StoreUnavailable, OperationalError) as error:
+                if self.stopping.is_set():
+                    return
+                logger.warning(
+                    "listen.retry channel=%s error=%s in=%.0fs",
+                    self.store.channel,
+                    str(error).strip().splitlines()[0] if str(error).strip() else error,
+                    LISTEN_RETRY_SECONDS,
+                )
+                self.stopping.wait(LISTEN_RETRY_SECONDS)
+        logger.info("listen.stopped channel=%s", self.store.channel)
+
+    def receive(self, notice: Notice) -> None:
+        if notice.last_id <= self.last_seen:
+            return
+        first = max(notice.first_id, self.last_seen + 1)
+        self.deliver(self.store.events_between(first, notice.last_id), notice.deadline)
+
+    def catch_up(self) -> None:
+        missed = self.store.events_between(self.last_seen + 1)
+        if missed:
+            logger.info("listen.caught_up events=%d", len(missed))
+            self.deliver(missed, None)
+
+    def deliver(self, delivered: list[Event], deadline: datetime | None) -> None:
+        if not delivered:
+            return
+        self.last_seen = delivered[-1].id
+        self.loop.call_soon_threadsafe(self.handler, delivered, deadline, False)
