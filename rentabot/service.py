@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
 from rentabot.clock import Clock
-from rentabot.domain import commands, expiry, locking, queue
+from rentabot.domain import commands, events, expiry, locking, queue
 from rentabot.domain.commands import ResourceSpec
 from rentabot.domain.errors import RentabotError, ResourceNotFound
 from rentabot.domain.events import Event
@@ -26,6 +26,7 @@ from rentabot.domain.models import Holder, Lock, Reservation, Resource
 from rentabot.domain.ports import Transaction
 from rentabot.eventbus import EventBus
 from rentabot.storage.base import Store
+from rentabot.storage.snapshot import Snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -205,6 +206,22 @@ class LockService:
     async def sync_resources(self, specs: list[ResourceSpec]) -> dict[str, int]:
         return await self._write(
             lambda tx, now: commands.sync_resources(tx, now, self.limits, specs)
+        )
+
+    async def snapshot(self) -> Snapshot:
+        """Return the whole state, for a backup."""
+        return await self.store.snapshot()
+
+    async def restore(self, snapshot: Snapshot) -> None:
+        """Replace the whole state by a backup, then tell every listener to reload."""
+        await self.store.restore(snapshot.complete())
+        await self._write(lambda tx, now: tx.emit(Event(events.STORE_RESTORED, now)))
+        self._next_deadline = await self.store.next_deadline()
+        self._wake.set()
+        logger.info(
+            "store.restored resources=%d reservations=%d",
+            len(snapshot.resources),
+            len(snapshot.reservations),
         )
 
     async def process_due(self) -> int:

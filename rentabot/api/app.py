@@ -12,7 +12,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from rentabot import __version__
 from rentabot.api.errors import install_error_handlers
 from rentabot.api.fastlane import FastLane
-from rentabot.api.routes import health, reservations, resources
+from rentabot.api.routes import admin, health, reservations, resources
 from rentabot.clock import Clock, SystemClock
 from rentabot.config.descriptor import DescriptorError, load_descriptor
 from rentabot.config.settings import Settings, SettingsError
@@ -89,6 +89,7 @@ def create_app(
     app.include_router(resources.router)
     app.include_router(reservations.router)
     app.include_router(health.router)
+    app.include_router(admin.router)
     app.include_router(page.router)
 
     if fast_lane:

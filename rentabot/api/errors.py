@@ -39,6 +39,7 @@ STATUS_BY_ERROR: dict[type[errors.RentabotError], int] = {
     errors.ReservationNotClaimable: 409,
     errors.ClaimWindowPassed: 410,
     errors.ReservationNotCancellable: 409,
+    errors.AdminOnly: 403,
 }
 
 # Hints appended to validation messages, by field name.

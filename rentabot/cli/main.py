@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from rentabot import __version__
+from rentabot.cli import state
 from rentabot.config.descriptor import DescriptorError, load_descriptor
 from rentabot.config.settings import DESCRIPTOR_ENV, Settings, SettingsError
 from rentabot.storage.factory import StoreURLError, check_store_url
@@ -202,6 +203,13 @@ def announce(descriptor: Path | None, settings: Settings, host: str, port: int) 
     click.echo(f"Store: {settings.persist or 'memory (state is lost on restart)'}")
     click.echo(f"Server: http://{host}:{port}")
     click.echo(f"API Docs: http://{host}:{port}/docs")
+
+
+main.add_command(state.db)
+main.add_command(state.export_command)
+main.add_command(state.import_command)
+main.add_command(state.backup_command)
+main.add_command(state.restore_command)
 
 
 if __name__ == "__main__":

@@ -53,6 +53,15 @@ def load_descriptor(
     except UnicodeDecodeError as error:
         raise DescriptorError(f"{path}: the descriptor is not UTF-8 text: {error}") from error
 
+    resources = parse_descriptor(text, str(path), default_max_lock_duration, max_ttl)
+    return Descriptor(path, resources)
+
+
+def parse_descriptor(
+    text: str, source: str, default_max_lock_duration: int = 86400, max_ttl: int = 30 * 86400
+) -> list[ResourceSpec]:
+    """Check and read descriptor text; ``source`` names it in error messages."""
+    path = source
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as error:
@@ -74,8 +83,8 @@ def load_descriptor(
             f"name to fields, not a {node_kind(root)}"
         )
 
-    parser = _Parser(path, default_max_lock_duration, max_ttl)
-    return Descriptor(path, parser.resources(root))
+    parser = _Parser(source, default_max_lock_duration, max_ttl)
+    return parser.resources(root)
 
 
 def line_of(node: yaml.Node) -> int:
@@ -91,8 +100,8 @@ def node_kind(node: yaml.Node) -> str:
 
 
 class _Parser:
-    def __init__(self, path: Path, default_max_lock_duration: int, max_ttl: int) -> None:
-        self.path = path
+    def __init__(self, source: str, default_max_lock_duration: int, max_ttl: int) -> None:
+        self.path = source
         self.default_max_lock_duration = default_max_lock_duration
         self.max_ttl = max_ttl
 
@@ -213,3 +222,19 @@ class _Parser:
 
 def is_null(node: yaml.Node) -> bool:
     return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
+
+
+def dump_descriptor(specs: list[ResourceSpec]) -> str:
+    """Return the YAML descriptor declaring ``specs``, in their order."""
+    document: dict[str, dict[str, object]] = {}
+    for spec in specs:
+        fields: dict[str, object] = {}
+        if spec.description:
+            fields["description"] = spec.description
+        if spec.endpoint:
+            fields["endpoint"] = spec.endpoint
+        if spec.tags_text:
+            fields["tags"] = spec.tags_text
+        fields["max_lock_duration"] = spec.max_lock_duration
+        document[spec.name] = fields
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True)

@@ -19,6 +19,7 @@
     │   ├── TtlTooLong                  above the resource's max-lock-duration
     │   ├── ValueOutOfRange             a number outside the configured limits
     │   └── NeverSatisfiable            too few resources could ever serve a reservation
+    ├── AdminOnly                       an administrator's request from someone else
     └── ReservationStateError
         ├── ReservationNotFulfilled     claim before fulfilment
         ├── ReservationNotClaimable     claim of a claimed or ended reservation
@@ -203,6 +204,10 @@ class NeverSatisfiable(InvalidRequest):
             ttl=ttl,
             compatible_count=compatible,
         )
+
+
+class AdminOnly(RentabotError):
+    """The request needs an administrator."""
 
 
 class ReservationStateError(RentabotError):

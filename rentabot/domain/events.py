@@ -20,6 +20,8 @@ RESERVATION_CLAIMED = "reservation.claimed"
 RESERVATION_EXPIRED = "reservation.expired"
 RESERVATION_CANCELLED = "reservation.cancelled"
 RESERVATION_RELEASED = "reservation.released"
+# The whole state was replaced from a backup: listeners should reload everything.
+STORE_RESTORED = "store.restored"
 
 
 @dataclass(frozen=True, slots=True)

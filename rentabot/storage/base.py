@@ -10,6 +10,7 @@ from typing import TypeVar
 from rentabot.clock import Clock
 from rentabot.domain.events import Event
 from rentabot.domain.ports import Transaction
+from rentabot.storage.snapshot import Snapshot
 
 T = TypeVar("T")
 
@@ -45,6 +46,14 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def write_now(self, operation: Callable[[Transaction], T]) -> T:
         """Run ``operation`` in a write transaction on the calling thread (CLI, start-up)."""
+
+    @abc.abstractmethod
+    async def snapshot(self) -> Snapshot:
+        """Return the whole state, consistent as of one instant."""
+
+    @abc.abstractmethod
+    async def restore(self, snapshot: Snapshot) -> None:
+        """Replace the whole state by ``snapshot`` (the event history is kept)."""
 
     @abc.abstractmethod
     async def next_deadline(self) -> datetime | None:

@@ -25,6 +25,7 @@ from rentabot.domain.models import (
 )
 from rentabot.domain.ports import Transaction
 from rentabot.storage.base import Store
+from rentabot.storage.snapshot import Snapshot
 
 T = TypeVar("T")
 
@@ -436,5 +437,41 @@ class MemoryStore(Store):
         with self._mutex:
             return self.state.next_deadline()
 
+    async def snapshot(self) -> Snapshot:
+        with self._mutex:
+            return snapshot_of(self.state)
+
+    async def restore(self, snapshot: Snapshot) -> None:
+        with self._mutex:
+            self.state = state_from(snapshot, first_event_id=self.state.next_event_id)
+
     async def ping(self) -> None:
         return None
+
+
+def snapshot_of(state: MemoryState) -> Snapshot:
+    return Snapshot(
+        resources=[state.resources[i].clone() for i in sorted(state.resources)],
+        reservations=sorted(
+            (r.clone() for r in state.reservations.values()), key=lambda r: r.sequence
+        ),
+        names=dict(state.name_registry),
+        last_resource_id=state.next_resource_id - 1,
+        last_sequence=state.next_sequence - 1,
+    )
+
+
+def state_from(snapshot: Snapshot, first_event_id: int = 1) -> MemoryState:
+    """Build a state with its indexes from a snapshot."""
+    state = MemoryState()
+    tx = MemoryTransaction(state)
+    for resource in snapshot.resources:
+        tx.put_resource(resource)
+    for reservation in snapshot.reservations:
+        tx.put_reservation(reservation)
+    tx.name_writes.update(snapshot.names)
+    tx.next_resource_id = snapshot.last_resource_id + 1
+    tx.sequence = snapshot.last_sequence + 1
+    tx.commit()
+    state.next_event_id = first_event_id
+    return state

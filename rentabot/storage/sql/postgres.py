@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 import psycopg
-from sqlalchemy import Connection, create_engine, event, func, select, text
+from sqlalchemy import Connection, create_engine, delete, event, func, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -39,7 +39,9 @@ from rentabot.clock import Clock, SystemClock
 from rentabot.domain.events import Event
 from rentabot.domain.ports import Transaction
 from rentabot.storage.base import RemoteChangeHandler, Store, StoreUnavailable
+from rentabot.storage.snapshot import Snapshot
 from rentabot.storage.sql import migrate
+from rentabot.storage.sql.bulk import STATE_TABLES, read_snapshot, snapshot_rows
 from rentabot.storage.sql.rows import event_from_row
 from rentabot.storage.sql.schema import counters, events, reservations, resources
 from rentabot.storage.sql.transaction import SqlTransaction
@@ -250,6 +252,26 @@ class PostgresStore(Store):
                 connection.execute(select(counters.c.value).limit(1)).all()
 
         await anyio.to_thread.run_sync(query)
+
+    async def snapshot(self) -> Snapshot:
+        def read() -> Snapshot:
+            with self._connection() as connection:
+                connection = connection.execution_options(isolation_level="REPEATABLE READ")
+                with connection.begin():
+                    return read_snapshot(connection)[0]
+
+        return await anyio.to_thread.run_sync(read)
+
+    async def restore(self, snapshot: Snapshot) -> None:
+        def replace_state(tx: Transaction) -> None:
+            assert isinstance(tx, SqlTransaction)
+            for table in reversed(STATE_TABLES):
+                tx.connection.execute(delete(table))
+            for table, rows in snapshot_rows(snapshot):
+                if rows:
+                    tx.connection.execute(insert(table), rows)
+
+        await self.write(replace_state)
 
     def events_between(self, first_id: int, last_id: int | None = None) -> list[Event]:
         """Return the stored events with ids in first_id..last_id, in id order."""

@@ -31,24 +31,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import Connection, Table, create_engine, event, func, select
+from sqlalchemy import Connection, Table, create_engine, event
 from sqlalchemy.engine import make_url
 
 from rentabot.domain.events import Event
 from rentabot.storage.base import StoreUnavailable
-from rentabot.storage.memory import MemoryState, MemoryStore, MemoryTransaction
+from rentabot.storage.memory import MemoryStore, MemoryTransaction, state_from
+from rentabot.storage.snapshot import Snapshot
 from rentabot.storage.sql import migrate
+from rentabot.storage.sql.bulk import STATE_TABLES, read_snapshot, snapshot_rows
 from rentabot.storage.sql.rows import (
-    reservation_from_row,
     reservation_to_row,
-    resource_from_row,
     resource_to_row,
 )
 from rentabot.storage.sql.schema import (
     counters,
-    events,
     reservations,
-    resource_names,
     resources,
 )
 from rentabot.storage.sql.transaction import RESOURCE_ID_COUNTER, SEQUENCE_COUNTER
@@ -210,29 +208,26 @@ class SqliteStore(MemoryStore):
     def _load(self) -> None:
         """Read the whole state from the file into memory."""
         assert self._connection is not None
-        connection = self._connection
-        tx = MemoryTransaction(self.state)
-        for row in connection.execute(select(resources).order_by(resources.c.id)).mappings():
-            tx.put_resource(resource_from_row(row))
-        for row in connection.execute(select(reservations)).mappings():
-            tx.put_reservation(reservation_from_row(row))
-        tx.name_writes.update(
-            {row.name: row.id for row in connection.execute(select(resource_names))}
-        )
-        counter_values = {row.name: row.value for row in connection.execute(select(counters))}
-        tx.next_resource_id = counter_values.get(RESOURCE_ID_COUNTER, 0) + 1
-        tx.sequence = counter_values.get(SEQUENCE_COUNTER, 0) + 1
-        last_event = connection.execute(select(func.max(events.c.id))).scalar()
-        connection.commit()
-
-        tx.commit()
-        self.state.next_event_id = (last_event or 0) + 1
+        snapshot, last_event = read_snapshot(self._connection)
+        self._connection.commit()
+        self.state = state_from(snapshot, first_event_id=last_event + 1)
         logger.info(
             "store.loaded path=%s resources=%d reservations=%d",
             self.database,
             len(self.state.resources),
             len(self.state.reservations),
         )
+
+    async def restore(self, snapshot: Snapshot) -> None:
+        statements: list[Statement] = [
+            (f"DELETE FROM {table.name}", (), False) for table in reversed(STATE_TABLES)
+        ]
+        for table, rows in snapshot_rows(snapshot):
+            if rows:
+                statements.append((insert_sql(table), [sqlite_row(r) for r in rows], True))
+        with self._mutex:
+            self._commit([statements])
+            self._load()
 
     # The journal
 
@@ -262,7 +257,6 @@ class SqliteStore(MemoryStore):
 
     def _reload_after_failure(self) -> None:
         """Replace the in-memory state, which is ahead of the file, by the file's state."""
-        self.state = MemoryState()
         try:
             self._load()
         except Exception:

@@ -1,0 +1,236 @@
+"""A portable snapshot of a store: resources, locks, reservations and counters.
+
+``rentabot backup`` writes one as JSON and ``rentabot restore`` loads it into any store
+kind, so state moves between memory, SQLite and PostgreSQL keeping ids, lock tokens,
+expiry instants and queue order. The format has a name and a version; a newer version
+is rejected rather than half-read.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from rentabot.domain.models import (
+    EndedLock,
+    Holder,
+    Lock,
+    Reservation,
+    ReservationStatus,
+    Resource,
+    parse_tags,
+)
+
+FORMAT = "rentabot-snapshot"
+VERSION = 1
+
+
+class SnapshotError(ValueError):
+    """The file is not a snapshot this version can read; the message says what is wrong."""
+
+
+@dataclass(slots=True)
+class Snapshot:
+    resources: list[Resource] = field(default_factory=list)
+    reservations: list[Reservation] = field(default_factory=list)
+    # Every name ever seen and its id, so a resource added back later gets its id again.
+    names: dict[str, int] = field(default_factory=dict)
+    # The last resource id and queue sequence number handed out.
+    last_resource_id: int = 0
+    last_sequence: int = 0
+
+    def to_json(self, taken_at: datetime) -> str:
+        document = {
+            "format": FORMAT,
+            "version": VERSION,
+            "taken_at": taken_at.isoformat(),
+            "resources": [resource_to_dict(r) for r in self.resources],
+            "reservations": [reservation_to_dict(r) for r in self.reservations],
+            "names": self.names,
+            "last_resource_id": self.last_resource_id,
+            "last_sequence": self.last_sequence,
+        }
+        return json.dumps(document, indent=1, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "snapshot") -> Snapshot:
+        try:
+            document = json.loads(text)
+        except ValueError as error:
+            raise SnapshotError(
+                f"{source}: not JSON ({error}); pass a file written by rentabot backup"
+            ) from error
+        if not isinstance(document, dict) or document.get("format") != FORMAT:
+            raise SnapshotError(f"{source}: not a rentabot snapshot (no format {FORMAT!r})")
+        if document.get("version") != VERSION:
+            raise SnapshotError(
+                f"{source}: snapshot version {document.get('version')!r} is not supported; "
+                f"this rentabot reads version {VERSION}"
+            )
+        try:
+            return cls(
+                resources=[resource_from_dict(item) for item in document["resources"]],
+                reservations=[reservation_from_dict(item) for item in document["reservations"]],
+                names={str(name): int(i) for name, i in document["names"].items()},
+                last_resource_id=int(document["last_resource_id"]),
+                last_sequence=int(document["last_sequence"]),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise SnapshotError(
+                f"{source}: damaged snapshot ({type(error).__name__}: {error})"
+            ) from error
+
+    def complete(self) -> Snapshot:
+        """Fill in names and counters that a hand-made snapshot may leave out."""
+        for resource in self.resources:
+            self.names.setdefault(resource.name, resource.id)
+        ids = [*self.names.values(), self.last_resource_id]
+        self.last_resource_id = max(ids)
+        sequences = [r.sequence for r in self.reservations]
+        self.last_sequence = max([*sequences, self.last_sequence])
+        return self
+
+
+def instant(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def parse_instant(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError(f"timestamp {value!r} has no UTC offset")
+    return parsed
+
+
+def required_instant(value: str) -> datetime:
+    parsed = parse_instant(value)
+    assert parsed is not None
+    return parsed
+
+
+def holder_to_dict(holder: Holder) -> dict[str, Any]:
+    return {"label": holder.label, "ip": holder.ip, "token_name": holder.token_name}
+
+
+def holder_from_dict(data: dict[str, Any] | None) -> Holder:
+    data = data or {}
+    return Holder(data.get("label"), data.get("ip"), data.get("token_name"))
+
+
+def resource_to_dict(resource: Resource) -> dict[str, Any]:
+    lock = resource.lock
+    ended = resource.last_expired_lock
+    return {
+        "id": resource.id,
+        "name": resource.name,
+        "description": resource.description,
+        "endpoint": resource.endpoint,
+        "tags": resource.tags_text,
+        "max_lock_duration": resource.max_lock_duration,
+        "retired": resource.retired,
+        "last_fencing_token": resource.last_fencing_token,
+        "reserved_for": resource.reserved_for,
+        "lock": None
+        if lock is None
+        else {
+            "token": lock.token,
+            "acquired_at": instant(lock.acquired_at),
+            "expires_at": instant(lock.expires_at),
+            "fencing_token": lock.fencing_token,
+            "holder": holder_to_dict(lock.holder),
+            "reservation_id": lock.reservation_id,
+        },
+        "last_expired_lock": None
+        if ended is None
+        else {
+            "acquired_at": instant(ended.acquired_at),
+            "expired_at": instant(ended.expired_at),
+            "fencing_token": ended.fencing_token,
+            "holder": holder_to_dict(ended.holder),
+        },
+    }
+
+
+def resource_from_dict(data: dict[str, Any]) -> Resource:
+    lock_data = data.get("lock")
+    ended_data = data.get("last_expired_lock")
+    return Resource(
+        id=int(data["id"]),
+        name=str(data["name"]),
+        description=str(data.get("description", "")),
+        endpoint=str(data.get("endpoint", "")),
+        tags_text=str(data.get("tags", "")),
+        tags=parse_tags(str(data.get("tags", ""))),
+        max_lock_duration=int(data["max_lock_duration"]),
+        retired=bool(data.get("retired", False)),
+        last_fencing_token=int(data.get("last_fencing_token", 0)),
+        reserved_for=data.get("reserved_for"),
+        lock=None
+        if lock_data is None
+        else Lock(
+            token=str(lock_data["token"]),
+            acquired_at=required_instant(lock_data["acquired_at"]),
+            expires_at=required_instant(lock_data["expires_at"]),
+            fencing_token=int(lock_data["fencing_token"]),
+            holder=holder_from_dict(lock_data.get("holder")),
+            reservation_id=lock_data.get("reservation_id"),
+        ),
+        last_expired_lock=None
+        if ended_data is None
+        else EndedLock(
+            acquired_at=required_instant(ended_data["acquired_at"]),
+            expired_at=required_instant(ended_data["expired_at"]),
+            fencing_token=int(ended_data["fencing_token"]),
+            holder=holder_from_dict(ended_data.get("holder")),
+        ),
+    )
+
+
+def reservation_to_dict(reservation: Reservation) -> dict[str, Any]:
+    return {
+        "id": reservation.id,
+        "tags": list(reservation.tags),
+        "quantity": reservation.quantity,
+        "ttl": reservation.ttl,
+        "max_wait_time": reservation.max_wait_time,
+        "priority": reservation.priority,
+        "sequence": reservation.sequence,
+        "status": reservation.status.value,
+        "created_at": instant(reservation.created_at),
+        "expires_at": instant(reservation.expires_at),
+        "holder": holder_to_dict(reservation.holder),
+        "fulfilled_at": instant(reservation.fulfilled_at),
+        "claim_expires_at": instant(reservation.claim_expires_at),
+        "claimed_at": instant(reservation.claimed_at),
+        "ended_at": instant(reservation.ended_at),
+        "reason": reservation.reason,
+        "resource_ids": list(reservation.resource_ids),
+        "lock_tokens": list(reservation.lock_tokens),
+    }
+
+
+def reservation_from_dict(data: dict[str, Any]) -> Reservation:
+    return Reservation(
+        id=str(data["id"]),
+        tags=tuple(str(tag) for tag in data["tags"]),
+        quantity=int(data["quantity"]),
+        ttl=int(data["ttl"]),
+        max_wait_time=int(data["max_wait_time"]),
+        priority=int(data["priority"]),
+        sequence=int(data["sequence"]),
+        status=ReservationStatus(data["status"]),
+        created_at=required_instant(data["created_at"]),
+        expires_at=required_instant(data["expires_at"]),
+        holder=holder_from_dict(data.get("holder")),
+        fulfilled_at=parse_instant(data.get("fulfilled_at")),
+        claim_expires_at=parse_instant(data.get("claim_expires_at")),
+        claimed_at=parse_instant(data.get("claimed_at")),
+        ended_at=parse_instant(data.get("ended_at")),
+        reason=data.get("reason"),
+        resource_ids=[int(i) for i in data.get("resource_ids", [])],
+        lock_tokens=[str(t) for t in data.get("lock_tokens", [])],
+    )
