@@ -18,12 +18,14 @@ from typing import Generic, TypeVar
 
 from rentabot.clock import Clock
 from rentabot.domain import commands, events, expiry, locking, queue
+from rentabot.domain.audit import AuditEntry, AuditQuery, AuditRequest, automatic_entries
 from rentabot.domain.commands import ResourceSpec
 from rentabot.domain.errors import RentabotError, ResourceNotFound
 from rentabot.domain.events import Event
 from rentabot.domain.limits import Limits
-from rentabot.domain.models import Holder, Lock, Reservation, Resource
+from rentabot.domain.models import Actor, Holder, Lock, Reservation, Resource
 from rentabot.domain.ports import Transaction
+from rentabot.domain.queue import ANYONE
 from rentabot.eventbus import EventBus
 from rentabot.storage.base import Store
 from rentabot.storage.snapshot import Snapshot
@@ -66,8 +68,11 @@ class LockService:
         clock: Clock,
         limits: Limits,
         bus: EventBus | None = None,
+        error_status: Callable[[RentabotError], int] | None = None,
     ) -> None:
         self.store = store
+        # Maps a refused request's error to the HTTP status written in its audit entry.
+        self.error_status = error_status or (lambda error: 400)
         self.clock = clock
         self.limits = limits
         self.bus = bus or EventBus()
@@ -145,10 +150,11 @@ class LockService:
     # Writes
 
     async def lock(
-        self, resource_id: int, ttl: int | None, holder: Holder
+        self, resource_id: int, ttl: int | None, holder: Holder, audit: AuditRequest | None = None
     ) -> tuple[Resource, Lock]:
         return await self._write(
-            lambda tx, now: locking.lock_by_id(tx, now, self.limits, resource_id, ttl, holder)
+            lambda tx, now: locking.lock_by_id(tx, now, self.limits, resource_id, ttl, holder),
+            audit,
         )
 
     async def lock_matching(
@@ -158,23 +164,40 @@ class LockService:
         tags: list[str] | None,
         ttl: int | None,
         holder: Holder,
+        audit: AuditRequest | None = None,
     ) -> tuple[Resource, Lock]:
         return await self._write(
             lambda tx, now: locking.lock_by_criteria(
                 tx, now, self.limits, resource_id, name, tags, ttl, holder
-            )
+            ),
+            audit,
         )
 
-    async def unlock(self, resource_id: int, token: str | None) -> Resource:
+    async def unlock(
+        self, resource_id: int, token: str | None, audit: AuditRequest | None = None
+    ) -> Resource:
         return await self._write(
-            lambda tx, now: commands.unlock(tx, now, self.limits, resource_id, token)
+            lambda tx, now: commands.unlock(tx, now, self.limits, resource_id, token), audit
+        )
+
+    async def force_unlock(self, resource_id: int, audit: AuditRequest | None = None) -> Resource:
+        """Release a lock without its token; the caller checked the administrator role."""
+        return await self._write(
+            lambda tx, now: commands.force_unlock(tx, now, self.limits, resource_id), audit
         )
 
     async def extend(
-        self, resource_id: int, token: str | None, additional_ttl: int
+        self,
+        resource_id: int,
+        token: str | None,
+        additional_ttl: int,
+        audit: AuditRequest | None = None,
     ) -> tuple[Resource, int]:
         return await self._write(
-            lambda tx, now: locking.extend(tx, now, self.limits, resource_id, token, additional_ttl)
+            lambda tx, now: locking.extend(
+                tx, now, self.limits, resource_id, token, additional_ttl
+            ),
+            audit,
         )
 
     async def reserve(
@@ -185,23 +208,55 @@ class LockService:
         max_wait_time: int | None,
         priority: int,
         holder: Holder,
+        audit: AuditRequest | None = None,
     ) -> tuple[Reservation, int]:
         return await self._write(
             lambda tx, now: queue.create_reservation(
                 tx, now, self.limits, tags, quantity, ttl, max_wait_time, priority, holder
-            )
+            ),
+            audit,
         )
 
-    async def claim(self, reservation_id: str) -> Reservation:
-        return await self._write(lambda tx, now: queue.claim(tx, now, reservation_id))
+    async def claim(
+        self, reservation_id: str, actor: Actor = ANYONE, audit: AuditRequest | None = None
+    ) -> Reservation:
+        return await self._write(lambda tx, now: queue.claim(tx, now, reservation_id, actor), audit)
 
-    async def cancel(self, reservation_id: str) -> Reservation:
-        return await self._write(lambda tx, now: queue.cancel(tx, now, self.limits, reservation_id))
-
-    async def release(self, reservation_id: str) -> Reservation:
+    async def cancel(
+        self, reservation_id: str, actor: Actor = ANYONE, audit: AuditRequest | None = None
+    ) -> Reservation:
         return await self._write(
-            lambda tx, now: queue.release(tx, now, self.limits, reservation_id)
+            lambda tx, now: queue.cancel(tx, now, self.limits, reservation_id, actor), audit
         )
+
+    async def release(
+        self, reservation_id: str, actor: Actor = ANYONE, audit: AuditRequest | None = None
+    ) -> Reservation:
+        return await self._write(
+            lambda tx, now: queue.release(tx, now, self.limits, reservation_id, actor), audit
+        )
+
+    async def sync_resources_audited(
+        self, specs: list[ResourceSpec], audit: AuditRequest | None
+    ) -> dict[str, int]:
+        return await self._write(
+            lambda tx, now: commands.sync_resources(tx, now, self.limits, specs), audit
+        )
+
+    # The audit log
+
+    async def audit_log(self, query: AuditQuery) -> tuple[list[AuditEntry], int]:
+        return await self.store.audit_log(query)
+
+    async def record_rejection(
+        self, audit: AuditRequest, status: int, outcome: str, detail: str | None
+    ) -> None:
+        """Write the audit entry of a request decided outside the rules (401, 403, 422...)."""
+
+        def record(tx: Transaction) -> None:
+            tx.add_audit(audit.entry(self.clock.now(), status, outcome, detail=detail))
+
+        await self.store.write(record)
 
     async def sync_resources(self, specs: list[ResourceSpec]) -> dict[str, int]:
         return await self._write(
@@ -232,16 +287,26 @@ class LockService:
 
     # The write path
 
-    async def _write(self, command: Callable[[Transaction, datetime], T]) -> T:
-        value, applied = await self._transact(command)
+    async def _write(
+        self, command: Callable[[Transaction, datetime], T], audit: AuditRequest | None = None
+    ) -> T:
+        value, applied = await self._transact(command, audit=audit)
         if applied:
             self._next_deadline = await self.store.next_deadline()
         return value
 
     async def _transact(
-        self, command: Callable[[Transaction, datetime], T], force_deadlines: bool = False
+        self,
+        command: Callable[[Transaction, datetime], T],
+        force_deadlines: bool = False,
+        audit: AuditRequest | None = None,
     ) -> tuple[T, int]:
-        """Run ``command`` after the due deadlines; return its value and the deadline count."""
+        """Run ``command`` after the due deadlines; return its value and the deadline count.
+
+        With ``audit``, the request's audit entry is written in the same transaction,
+        whether the command succeeds or is refused; so are entries for the automatic
+        events (expiry, fulfilment) the transaction caused.
+        """
 
         def run(tx: Transaction) -> tuple[Outcome[T], int, Transaction]:
             now = self.clock.now()
@@ -250,17 +315,55 @@ class LockService:
                 applied = expiry.process_due(tx, now, self.limits)
 
             tx.checkpoint()
+            from_deadlines = len(tx.emitted())
             try:
-                return Outcome(value=command(tx, now)), applied, tx
+                outcome: Outcome[T] = Outcome(value=command(tx, now))
             except RentabotError as error:
                 tx.rollback_to_checkpoint()
-                return Outcome(error=error), applied, tx
+                outcome = Outcome(error=error)
+            self._audit(tx, now, audit, outcome, from_deadlines)
+            return outcome, applied, tx
 
         outcome, applied, tx = await self.store.write(run)
         self._after_commit(tx.emitted())
         if outcome.error is not None:
             raise outcome.error
         return outcome.value, applied  # type: ignore[return-value]
+
+    def _audit(
+        self,
+        tx: Transaction,
+        now: datetime,
+        audit: AuditRequest | None,
+        outcome: Outcome[T],
+        from_deadlines: int,
+    ) -> None:
+        """Add the request's audit entry, then one per automatic event of the transaction.
+
+        ``from_deadlines`` counts the events that deadlines caused before the command ran.
+        """
+        emitted = list(tx.emitted())
+        if audit is not None:
+            # A request that names no target (a lock by tags) gets the one it acted on.
+            own = emitted[from_deadlines:]
+            first = own[0] if own else None
+            resource_id = first.resource_id if first else None
+            reservation_id = first.reservation_id if first else None
+            if outcome.error is None:
+                entry = audit.entry(now, audit.success_status, "ok", resource_id, reservation_id)
+            else:
+                outcome.error.audited = True
+                entry = audit.entry(
+                    now,
+                    self.error_status(outcome.error),
+                    type(outcome.error).__name__,
+                    resource_id,
+                    reservation_id,
+                    detail=outcome.error.message,
+                )
+            tx.add_audit(entry)
+        for automatic in automatic_entries(emitted):
+            tx.add_audit(automatic)
 
     def _deadline_may_be_due(self, now: datetime) -> bool:
         if self.store.shared:

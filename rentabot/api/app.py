@@ -10,10 +10,13 @@ from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from rentabot import __version__
-from rentabot.api.errors import install_error_handlers
+from rentabot.api import audit
+from rentabot.api.auth import Authenticator
+from rentabot.api.errors import install_error_handlers, status_for
 from rentabot.api.fastlane import FastLane
 from rentabot.api.routes import admin, health, reservations, resources
 from rentabot.clock import Clock, SystemClock
+from rentabot.config.auth import AuthConfig, AuthConfigError, load_auth_config
 from rentabot.config.descriptor import DescriptorError, load_descriptor
 from rentabot.config.settings import Settings, SettingsError
 from rentabot.eventbus import EventBus
@@ -69,6 +72,7 @@ def create_app(
             logger.error("startup.failed %s", settings_error)
             raise StartupError(str(settings_error))
 
+        app.state.authenticator = Authenticator(load_auth(settings))
         service = await start_service(settings, clock, store)
         app.state.service = service
         try:
@@ -90,6 +94,7 @@ def create_app(
     app.include_router(reservations.router)
     app.include_router(health.router)
     app.include_router(admin.router)
+    app.include_router(audit.router)
     app.include_router(page.router)
 
     if fast_lane:
@@ -103,23 +108,33 @@ def create_app(
     return app
 
 
+def load_auth(settings: Settings) -> AuthConfig:
+    """Read the authentication settings, or stop start-up with the file's problem."""
+    try:
+        config = load_auth_config(settings.auth_config)
+    except AuthConfigError as error:
+        logger.error("startup.failed %s", error)
+        raise StartupError(str(error)) from None
+
+    if config.enabled:
+        names = sorted(entry.name for entry in config.tokens)
+        logger.info(
+            "auth.enabled tokens=%d names=%s protect_reads=%s",
+            len(names),
+            ",".join(names),
+            config.protect_reads,
+        )
+    else:
+        logger.warning(
+            "auth.disabled anyone who can reach this service can lock, unlock, reserve and "
+            "mark unavailable every resource; set --auth-config to require tokens"
+        )
+    return config
+
+
 async def start_service(
     settings: Settings, clock: Clock | None, store: Store | None
 ) -> LockService:
-    if settings.auth_config is not None:
-        # TODO: remove once authentication exists; until then a service asked to check
-        # tokens must not start open to everyone.
-        message = (
-            f"--auth-config {settings.auth_config}: authentication is not available in this "
-            "version; start without --auth-config"
-        )
-        logger.error("startup.failed %s", message)
-        raise StartupError(message)
-    logger.warning(
-        "auth.disabled anyone who can reach this service can lock, unlock and reserve "
-        "every resource"
-    )
-
     specs = None
     if settings.descriptor is not None:
         try:
@@ -145,7 +160,7 @@ async def start_service(
     await store.start()
 
     clock = clock or store.default_clock() or SystemClock()
-    service = LockService(store, clock, settings.limits, EventBus())
+    service = LockService(store, clock, settings.limits, EventBus(), error_status=status_for)
     await service.start(specs)
     logger.info(
         "service.started store=%s queue_policy=%s claim_window=%d",

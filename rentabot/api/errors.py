@@ -40,6 +40,9 @@ STATUS_BY_ERROR: dict[type[errors.RentabotError], int] = {
     errors.ClaimWindowPassed: 410,
     errors.ReservationNotCancellable: 409,
     errors.AdminOnly: 403,
+    errors.NotYourReservation: 403,
+    errors.OriginRejected: 403,
+    errors.NotAuthenticated: 401,
 }
 
 # Hints appended to validation messages, by field name.
@@ -109,11 +112,41 @@ def store_unavailable_payload(error: StoreUnavailable) -> dict[str, Any]:
     return {"message": f"the store is unavailable ({error}); retry in a few seconds"}
 
 
+async def audit_refusal(request: Request, status: int, outcome: str, detail: str) -> None:
+    """Audit a refused request that changes state, when the rules never saw it."""
+    if request.method in ("GET", "HEAD", "OPTIONS") or request.scope.get("route") is None:
+        return
+    # Imported here: the audit module's routes depend on this module's responses.
+    from rentabot.api.audit import request_audit
+    from rentabot.domain.models import Actor
+
+    client = request.client
+    actor = Actor(ip=client.host if client is not None else None)
+    try:
+        headers = request.scope["headers"]
+        actor = request.app.state.authenticator.actor(headers, actor.ip)
+    except errors.NotAuthenticated:
+        pass  # The key was unknown: audit the refusal without a token name.
+    try:
+        await request.app.state.service.record_rejection(
+            request_audit(request, actor, status), status, outcome, detail
+        )
+    except StoreUnavailable as failure:
+        logger.error(
+            "audit.write_failed method=%s path=%s error=%s",
+            request.method,
+            request.url.path,
+            failure,
+        )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(errors.RentabotError)
     async def domain_error(request: Request, error: errors.RentabotError) -> JSONResponse:
         status = status_for(error)
         log_rejection(request.method, request.url.path, status, error)
+        if not error.audited:
+            await audit_refusal(request, status, type(error).__name__, error.message)
         return JSONResponse(error.payload(), status_code=status)
 
     @app.exception_handler(RequestValidationError)
@@ -128,6 +161,7 @@ def install_error_handlers(app: FastAPI) -> None:
             request.url.path,
             len(details),
         )
+        await audit_refusal(request, 422, "invalid", message)
         return JSONResponse({"message": message, "detail": detail}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)

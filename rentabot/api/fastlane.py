@@ -6,8 +6,10 @@ well-formed requests to those routes directly, through the same service and the 
 response builders as the FastAPI routes in ``routes/resources.py``. Anything it
 does not fully recognise (an unexpected query parameter or body key, a value of the
 wrong type, another content type) goes on to FastAPI unchanged, so validation errors
-and the OpenAPI document come from one place. ``tests/api/test_fastlane.py`` checks
-that both paths answer alike.
+and the OpenAPI document come from one place. So does every refusal by
+authentication: a caller without the right role, a browser page of another site, and
+an administrator's force unlock all go on to FastAPI too. ``tests/api/test_fastlane.py``
+checks that both paths answer alike.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
 
+from rentabot.api.auth import Authenticator
 from rentabot.api.errors import (
     log_rejection,
     log_store_unavailable,
@@ -25,8 +28,9 @@ from rentabot.api.errors import (
     store_unavailable_payload,
 )
 from rentabot.api.views import instant, lock_body
-from rentabot.domain.errors import RentabotError
-from rentabot.domain.models import Holder
+from rentabot.domain.audit import AuditRequest
+from rentabot.domain.errors import NotAuthenticated, OriginRejected, RentabotError
+from rentabot.domain.models import Actor, Role
 from rentabot.service import LockService
 from rentabot.storage.base import StoreUnavailable
 
@@ -39,6 +43,11 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 ROUTE = re.compile(r"^/api/v1/resources/([1-9][0-9]{0,17})/(lock|unlock|extend)$")
 DIGITS = re.compile(r"^[1-9][0-9]{0,17}$")
 LOCK_BODY_KEYS = frozenset({"ttl", "locked_by_label"})
+# The route templates these requests have in FastAPI, which the audit log records.
+OPERATIONS = {
+    action: f"POST /api/v1/resources/{{resource_id}}/{action}"
+    for action in ("lock", "unlock", "extend")
+}
 MAX_LABEL = 256
 JSON_HEADERS = [(b"content-type", b"application/json")]
 
@@ -73,16 +82,19 @@ class FastLane:
     async def handle(
         self, scope: Scope, resource_id: int, action: str, body: bytes
     ) -> tuple[int, dict[str, Any]]:
-        service: LockService = scope["app"].state.service
+        state = scope["app"].state
+        service: LockService = state.service
         query = parse_query(scope.get("query_string", b""))
+        actor = allowed_caller(state.authenticator, scope)
+        audit = AuditRequest(OPERATIONS[action], actor, 200, resource_id)
         try:
             if action == "lock":
-                return 200, await lock(service, scope, resource_id, query, body)
+                return 200, await lock(service, scope, resource_id, query, body, actor, audit)
             if body:
                 raise Decline()
             if action == "unlock":
-                return 200, await unlock(service, resource_id, query)
-            return 200, await extend(service, resource_id, query)
+                return 200, await unlock(service, resource_id, query, actor, audit)
+            return 200, await extend(service, resource_id, query, audit)
         except RentabotError as error:
             status = status_for(error)
             log_rejection(scope["method"], scope["path"], status, error)
@@ -92,32 +104,60 @@ class FastLane:
             return 503, store_unavailable_payload(error)
 
 
+def allowed_caller(authenticator: Authenticator, scope: Scope) -> Actor:
+    """Return the caller if it may change state; decline anything FastAPI must refuse."""
+    client = scope.get("client")
+    headers = scope["headers"]
+    try:
+        actor = authenticator.actor(headers, client[0] if client else None)
+        authenticator.check_origin(headers, scope.get("scheme", "http"))
+    except (NotAuthenticated, OriginRejected):
+        raise Decline() from None
+    if actor.role not in (Role.USER, Role.ADMIN):
+        raise Decline()
+    return actor
+
+
 async def lock(
-    service: LockService, scope: Scope, resource_id: int, query: dict[str, str], body: bytes
+    service: LockService,
+    scope: Scope,
+    resource_id: int,
+    query: dict[str, str],
+    body: bytes,
+    actor: Actor,
+    audit: AuditRequest,
 ) -> dict[str, Any]:
     if query:
         raise Decline()
     ttl, label = parse_lock_body(scope, body)
-    client = scope.get("client")
-    holder = Holder(label=label, ip=client[0] if client else None)
-    resource, lock_ = await service.lock(resource_id, ttl, holder)
+    resource, lock_ = await service.lock(resource_id, ttl, actor.holder(label), audit)
     return lock_body(resource, lock_)
 
 
-async def unlock(service: LockService, resource_id: int, query: dict[str, str]) -> dict[str, Any]:
+async def unlock(
+    service: LockService,
+    resource_id: int,
+    query: dict[str, str],
+    actor: Actor,
+    audit: AuditRequest,
+) -> dict[str, Any]:
     if set(query) - {"lock-token"}:
         raise Decline()
-    await service.unlock(resource_id, query.get("lock-token"))
+    if "lock-token" not in query and actor.authenticated and actor.role is Role.ADMIN:
+        raise Decline()  # An administrator's force unlock.
+    await service.unlock(resource_id, query.get("lock-token"), audit)
     return {"message": "Resource unlocked"}
 
 
-async def extend(service: LockService, resource_id: int, query: dict[str, str]) -> dict[str, Any]:
+async def extend(
+    service: LockService, resource_id: int, query: dict[str, str], audit: AuditRequest
+) -> dict[str, Any]:
     if set(query) != {"lock-token", "additional-ttl"}:
         raise Decline()
     if not DIGITS.match(query["additional-ttl"]):
         raise Decline()
     resource, total = await service.extend(
-        resource_id, query["lock-token"], int(query["additional-ttl"])
+        resource_id, query["lock-token"], int(query["additional-ttl"]), audit
     )
     assert resource.lock is not None
     return {

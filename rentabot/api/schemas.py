@@ -94,6 +94,9 @@ class ResourceBody(BaseModel):
     status: str = Field(description="available, locked or reserved.")
     locked_by_label: str | None
     locked_by_ip: str | None
+    locked_by_token: str | None = Field(
+        description="Name of the API token that took the lock (with authentication on)."
+    )
     fencing_token: int | None = Field(
         description="Grows with every lock of this resource; null while not locked."
     )
@@ -149,9 +152,12 @@ class ReservationBody(BaseModel):
     claim_expires_at: str | None
     claimed_at: str | None
     resource_ids: list[int]
-    lock_tokens: list[str]
+    lock_tokens: list[str] = Field(
+        description="With authentication on, shown only to the reservation's token and admins."
+    )
     locked_by_label: str | None
     locked_by_ip: str | None
+    locked_by_token: str | None
     reason: str | None
 
 
@@ -176,3 +182,26 @@ class ReadinessBody(BaseModel):
 
     status: str
     store: str
+
+
+class AuditEntryBody(BaseModel):
+    id: int
+    at: str
+    operation: str = Field(
+        description="HTTP method and route of the request, or the name of an automatic event."
+    )
+    outcome: str = Field(description="ok, or the name of the error.")
+    status: int | None = Field(description="HTTP status returned; null for automatic events.")
+    resource_id: int | None
+    reservation_id: str | None
+    token_name: str | None
+    role: str = Field(description="anonymous, user, admin, or system for automatic events.")
+    ip: str | None
+    detail: str | None
+
+
+class AuditPageBody(BaseModel):
+    entries: list[AuditEntryBody]
+    total: int
+    page: int
+    limit: int

@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from rentabot.domain.models import Lock, Reservation, Resource, ResourceStatus
+from rentabot.domain.audit import AuditEntry
+from rentabot.domain.models import Actor, Lock, Reservation, Resource, ResourceStatus
 
 
 def instant(value: datetime | None) -> str | None:
@@ -27,15 +28,25 @@ def lock_details(resource: Resource, status: ResourceStatus, lock: Lock | None) 
     return "Resource locked"
 
 
-def resource_body(resource: Resource, now: datetime) -> dict[str, Any]:
+def may_see(viewer: Actor | None, token_name: str | None) -> bool:
+    """Tell whether ``viewer`` may see secrets (lock tokens) created under ``token_name``.
+
+    With authentication off (``viewer`` None or not authenticated) everyone may, as in
+    rentabot 1.0.0; with it on, only the same token and administrators.
+    """
+    return viewer is None or viewer.may_act_for(token_name)
+
+
+def resource_body(resource: Resource, now: datetime, viewer: Actor | None = None) -> dict[str, Any]:
     lock = resource.held_lock(now)
     status = resource.status(now)
     holder = lock.holder if lock is not None else None
+    shown_token = lock.token if lock is not None and may_see(viewer, lock.holder.token_name) else ""
     return {
         "id": resource.id,
         "name": resource.name,
         "description": resource.description,
-        "lock-token": lock.token if lock is not None else "",
+        "lock-token": shown_token,
         "lock-details": lock_details(resource, status, lock),
         "endpoint": resource.endpoint,
         "tags": resource.tags_text,
@@ -45,6 +56,7 @@ def resource_body(resource: Resource, now: datetime) -> dict[str, Any]:
         "status": status.value,
         "locked_by_label": holder.label if holder is not None else None,
         "locked_by_ip": holder.ip if holder is not None else None,
+        "locked_by_token": holder.token_name if holder is not None else None,
         "fencing_token": lock.fencing_token if lock is not None else None,
         "reserved_for": resource.reserved_for if lock is None else None,
     }
@@ -61,7 +73,10 @@ def lock_body(resource: Resource, lock: Lock) -> dict[str, Any]:
     }
 
 
-def reservation_body(reservation: Reservation, position: int | None) -> dict[str, Any]:
+def reservation_body(
+    reservation: Reservation, position: int | None, viewer: Actor | None = None
+) -> dict[str, Any]:
+    tokens = reservation.lock_tokens if may_see(viewer, reservation.holder.token_name) else []
     return {
         "reservation_id": reservation.id,
         "status": reservation.status.value,
@@ -77,8 +92,25 @@ def reservation_body(reservation: Reservation, position: int | None) -> dict[str
         "claim_expires_at": instant(reservation.claim_expires_at),
         "claimed_at": instant(reservation.claimed_at),
         "resource_ids": list(reservation.resource_ids),
-        "lock_tokens": list(reservation.lock_tokens),
+        "lock_tokens": list(tokens),
         "locked_by_label": reservation.holder.label,
         "locked_by_ip": reservation.holder.ip,
+        "locked_by_token": reservation.holder.token_name,
         "reason": reservation.reason,
+    }
+
+
+def audit_body(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "at": instant(entry.at),
+        "operation": entry.operation,
+        "outcome": entry.outcome,
+        "status": entry.status,
+        "resource_id": entry.resource_id,
+        "reservation_id": entry.reservation_id,
+        "token_name": entry.token_name,
+        "role": entry.role,
+        "ip": entry.ip,
+        "detail": entry.detail,
     }

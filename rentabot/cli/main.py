@@ -16,6 +16,7 @@ import click
 
 from rentabot import __version__
 from rentabot.cli import state
+from rentabot.config.auth import AuthConfigError, load_auth_config
 from rentabot.config.descriptor import DescriptorError, load_descriptor
 from rentabot.config.settings import DESCRIPTOR_ENV, Settings, SettingsError
 from rentabot.storage.factory import StoreURLError, check_store_url
@@ -97,7 +98,7 @@ def option_env(name: str) -> str:
     "--auth-config",
     metavar="FILE",
     envvar=option_env("auth-config"),
-    help="Tokens file enabling authentication.",
+    help="Tokens file that turns authentication on (admin and user tokens).",
 )
 @click.option(
     "--forwarded-allow-ips",
@@ -182,13 +183,14 @@ def check_settings(descriptor: Path | None) -> Settings:
     try:
         settings = Settings.from_env()
         check_store_url(settings.persist)
+        load_auth_config(settings.auth_config)
         if descriptor is not None:
             load_descriptor(
                 descriptor,
                 default_max_lock_duration=settings.limits.default_max_lock_duration,
                 max_ttl=settings.limits.max_ttl,
             )
-    except (SettingsError, DescriptorError, StoreURLError) as error:
+    except (SettingsError, DescriptorError, StoreURLError, AuthConfigError) as error:
         click.echo(f"rentabot: {error}", err=True)
         sys.exit(2)
     return settings
@@ -210,6 +212,7 @@ main.add_command(state.export_command)
 main.add_command(state.import_command)
 main.add_command(state.backup_command)
 main.add_command(state.restore_command)
+main.add_command(state.audit_command)
 
 
 if __name__ == "__main__":

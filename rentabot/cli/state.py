@@ -7,17 +7,22 @@ Each command works on a store directly (``--persist URL``) or on a running servi
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlencode
 
 import click
 import httpx
 from sqlalchemy import create_engine
 
+from rentabot.api.views import audit_body
 from rentabot.clock import SystemClock, utc_now
 from rentabot.config.descriptor import DescriptorError, dump_descriptor, load_descriptor
+from rentabot.domain.audit import AuditQuery
 from rentabot.domain.commands import ResourceSpec
 from rentabot.domain.limits import Limits
 from rentabot.service import LockService
@@ -287,3 +292,84 @@ def write_text(text: str, output: Path | None) -> None:
         output.write_text(text, encoding="utf-8")
     except OSError as error:
         raise fail(f"cannot write {output}: {error}") from None
+
+
+@click.command("audit")
+@persist_option
+@url_option
+@api_key_option
+@click.option("--resource-id", type=int, help="Only entries about this resource.")
+@click.option("--reservation-id", help="Only entries about this reservation.")
+@click.option("--token-name", help="Only entries made with this token.")
+@click.option(
+    "--operation", help="Only this operation, e.g. 'POST /api/v1/resources/{resource_id}/lock'."
+)
+@click.option(
+    "--since",
+    type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S%z"]),
+    help="Only entries at or after this time, with a UTC offset.",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 1000),
+    default=50,
+    show_default=True,
+    help="How many entries to print, newest first.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
+def audit_command(
+    persist: str | None,
+    url: str | None,
+    api_key: str | None,
+    resource_id: int | None,
+    reservation_id: str | None,
+    token_name: str | None,
+    operation: str | None,
+    since: datetime | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """Print the audit log, newest first: who changed what, when, and the outcome."""
+    one_target(persist, url)
+    query = AuditQuery(
+        resource_id=resource_id,
+        reservation_id=reservation_id,
+        token_name=token_name,
+        operation=operation,
+        since=since,
+        limit=limit,
+    )
+    if persist:
+        entries = [
+            audit_body(entry)
+            for entry in run_on_store(persist, lambda store: store.audit_log(query))[0]
+        ]
+    else:
+        assert url is not None
+        parameters = {
+            key: value
+            for key, value in {
+                "resource_id": resource_id,
+                "reservation_id": reservation_id,
+                "token_name": token_name,
+                "operation": operation,
+                "since": since.isoformat() if since else None,
+                "limit": limit,
+            }.items()
+            if value is not None
+        }
+        path = "/api/v1/audit?" + urlencode(parameters)
+        entries = call_service(url, api_key, "GET", path).json()["entries"]
+
+    if as_json:
+        for entry in entries:
+            click.echo(json.dumps(entry))
+        return
+    for entry in entries:
+        target = entry["resource_id"] or entry["reservation_id"] or "-"
+        who = entry["token_name"] or entry["role"]
+        status = entry["status"] if entry["status"] is not None else "-"
+        click.echo(
+            f"{entry['at']}  {status}  {entry['outcome']:<24} {who:<16} "
+            f"{entry['ip'] or '-':<15} {target!s:<10} {entry['operation']}"
+        )

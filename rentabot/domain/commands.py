@@ -22,6 +22,14 @@ def unlock(
     return resource
 
 
+def force_unlock(tx: Transaction, now: datetime, limits: Limits, resource_id: int) -> Resource:
+    """Release a lock without its token and hand the resource to the queue."""
+    resource, lock = locking.force_unlock(tx, now, resource_id)
+    queue.note_lock_ended(tx, now, lock.reservation_id)
+    queue.settle(tx, now, limits, freed=[resource])
+    return resource
+
+
 @dataclass(frozen=True, slots=True)
 class ResourceSpec:
     """One resource as the descriptor declares it."""

@@ -19,7 +19,11 @@
     │   ├── TtlTooLong                  above the resource's max-lock-duration
     │   ├── ValueOutOfRange             a number outside the configured limits
     │   └── NeverSatisfiable            too few resources could ever serve a reservation
-    ├── AdminOnly                       an administrator's request from someone else
+    ├── NotAuthenticated                no key, or a key that matches no token
+    ├── Forbidden
+    │   ├── AdminOnly                   an administrator's request from someone else
+    │   ├── NotYourReservation          another token's reservation
+    │   └── OriginRejected              a browser request from another web site
     └── ReservationStateError
         ├── ReservationNotFulfilled     claim before fulfilment
         ├── ReservationNotClaimable     claim of a claimed or ended reservation
@@ -47,6 +51,8 @@ class RentabotError(Exception):
         super().__init__(message)
         self.message = message
         self.fields = fields
+        # Set once the audit log holds this refusal, so the HTTP layer does not add it again.
+        self.audited = False
 
     def payload(self) -> dict[str, Any]:
         """Return the JSON body: rentabot 1.0.0's ``message`` plus the typed fields."""
@@ -206,8 +212,46 @@ class NeverSatisfiable(InvalidRequest):
         )
 
 
-class AdminOnly(RentabotError):
+class NotAuthenticated(RentabotError):
+    """The request carries no key, or a key that matches no configured token."""
+
+    def __init__(self, presented: bool) -> None:
+        problem = "the API key matches no configured token" if presented else "no API key sent"
+        super().__init__(
+            f"authentication required: {problem}; send your token in the X-API-Key header "
+            "(or Authorization: Bearer)"
+        )
+
+
+class Forbidden(RentabotError):
+    """The client is known but may not do this."""
+
+
+class AdminOnly(Forbidden):
     """The request needs an administrator."""
+
+    @classmethod
+    def for_role(cls, action: str, token_name: str | None) -> AdminOnly:
+        who = f"token {token_name!r}" if token_name else "this client"
+        return cls(f"{action} needs the admin token; {who} is not an administrator")
+
+
+class NotYourReservation(Forbidden):
+    def __init__(self, reservation_id: str, owner: str | None) -> None:
+        super().__init__(
+            f"reservation {reservation_id!r} belongs to token {owner!r}; only that token or "
+            "an admin may claim, cancel or release it",
+            reservation_id=reservation_id,
+        )
+
+
+class OriginRejected(Forbidden):
+    def __init__(self, origin: str) -> None:
+        super().__init__(
+            f"requests from web pages at {origin!r} may not change anything; call the API "
+            "from a script or CI job, or add that origin to auth.allowed_origins",
+            origin=origin,
+        )
 
 
 class ReservationStateError(RentabotError):

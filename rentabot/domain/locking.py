@@ -232,6 +232,16 @@ def unlock(
     return resource, lock
 
 
+def force_unlock(tx: Transaction, now: datetime, resource_id: int) -> tuple[Resource, Lock]:
+    """Release a lock without its token (an administrator's action)."""
+    resource = require_resource(tx, resource_id)
+    if resource.held_lock(now) is None:
+        raise NotLocked(resource.id, resource.name, "force-unlock")
+
+    lock = release_lock(tx, resource, now, "force-unlocked")
+    return resource, lock
+
+
 def extend(
     tx: Transaction,
     now: datetime,

@@ -44,6 +44,39 @@ class QueuePolicy(enum.StrEnum):
     BACKFILL = "backfill"
 
 
+class Role(enum.StrEnum):
+    """What a client may do: read (anonymous), lock and reserve (user), everything (admin).
+
+    ``system`` marks what the service does by itself, such as expiring a lock.
+    """
+
+    ANONYMOUS = "anonymous"
+    USER = "user"
+    ADMIN = "admin"
+    SYSTEM = "system"
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """The client behind a request: its role, the name of its token, and its IP."""
+
+    role: Role = Role.ANONYMOUS
+    token_name: str | None = None
+    ip: str | None = None
+    # False when authentication is off: then every client may use every lock token.
+    authenticated: bool = False
+
+    def holder(self, label: str | None) -> Holder:
+        return Holder(label=label or None, ip=self.ip, token_name=self.token_name)
+
+    def may_act_for(self, token_name: str | None) -> bool:
+        """Tell whether this actor may act on something created under ``token_name``."""
+        return not self.authenticated or self.role is Role.ADMIN or self.token_name == token_name
+
+
+SYSTEM_ACTOR = Actor(role=Role.SYSTEM)
+
+
 @dataclass(frozen=True, slots=True)
 class Holder:
     """The requester of a lock: free-text label, client IP and, with auth on, the token name."""

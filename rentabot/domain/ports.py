@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from rentabot.domain.audit import AuditEntry
 from rentabot.domain.events import Event
 from rentabot.domain.models import Reservation, Resource
 
@@ -65,6 +66,9 @@ class Transaction(Protocol):
     def reservations_due_by(self, instant: datetime) -> list[Reservation]:
         """Return pending ones whose wait ends, and fulfilled ones whose claim window ends."""
         ...
+
+    # Audit log
+    def add_audit(self, entry: AuditEntry) -> None: ...
 
     # Events
     def emit(self, event: Event) -> None: ...

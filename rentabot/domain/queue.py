@@ -17,6 +17,7 @@ from rentabot.domain.errors import (
     ClaimWindowPassed,
     NeverSatisfiable,
     NoResourceMatchesTags,
+    NotYourReservation,
     ReservationNotCancellable,
     ReservationNotClaimable,
     ReservationNotFound,
@@ -27,6 +28,7 @@ from rentabot.domain.limits import Limits
 from rentabot.domain.locking import check_range, grant_lock, release_lock
 from rentabot.domain.models import (
     ENDED_RESERVATION_STATUSES,
+    Actor,
     Holder,
     QueuePolicy,
     Reservation,
@@ -34,6 +36,9 @@ from rentabot.domain.models import (
     Resource,
 )
 from rentabot.domain.ports import Transaction
+
+# The actor of a request when authentication is off: allowed to act on everything.
+ANYONE = Actor()
 
 
 def new_reservation_id() -> str:
@@ -211,10 +216,18 @@ def fulfil(
     )
 
 
-def claim(tx: Transaction, now: datetime, reservation_id: str) -> Reservation:
+def check_owner(reservation: Reservation, actor: Actor) -> None:
+    if not actor.may_act_for(reservation.holder.token_name):
+        raise NotYourReservation(reservation.id, reservation.holder.token_name)
+
+
+def claim(
+    tx: Transaction, now: datetime, reservation_id: str, actor: Actor = ANYONE
+) -> Reservation:
     reservation = tx.reservation(reservation_id)
     if reservation is None:
         raise ReservationNotFound(reservation_id)
+    check_owner(reservation, actor)
 
     if reservation.status is ReservationStatus.EXPIRED and reservation.fulfilled_at is not None:
         assert reservation.claim_expires_at is not None
@@ -237,9 +250,12 @@ def claim(tx: Transaction, now: datetime, reservation_id: str) -> Reservation:
     return reservation
 
 
-def cancel(tx: Transaction, now: datetime, limits: Limits, reservation_id: str) -> Reservation:
+def cancel(
+    tx: Transaction, now: datetime, limits: Limits, reservation_id: str, actor: Actor = ANYONE
+) -> Reservation:
     """Take a pending reservation out of the queue (rentabot 1.0.0's DELETE)."""
     reservation = require_reservation(tx, reservation_id)
+    check_owner(reservation, actor)
     if reservation.status is not ReservationStatus.PENDING:
         raise ReservationNotCancellable(reservation_id, reservation.status.value)
 
@@ -250,9 +266,12 @@ def cancel(tx: Transaction, now: datetime, limits: Limits, reservation_id: str) 
     return reservation
 
 
-def release(tx: Transaction, now: datetime, limits: Limits, reservation_id: str) -> Reservation:
+def release(
+    tx: Transaction, now: datetime, limits: Limits, reservation_id: str, actor: Actor = ANYONE
+) -> Reservation:
     """Give back everything a reservation holds, or leave the queue if it is still pending."""
     reservation = require_reservation(tx, reservation_id)
+    check_owner(reservation, actor)
     if reservation.status is ReservationStatus.PENDING:
         end_reservation(
             tx, now, reservation, ReservationStatus.CANCELLED, "cancelled by its client (release)"

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from rentabot.clock import Clock
+from rentabot.domain.audit import AuditEntry, AuditQuery
 from rentabot.domain.events import Event
 from rentabot.domain.ports import Transaction
 from rentabot.storage.snapshot import Snapshot
@@ -46,6 +47,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def write_now(self, operation: Callable[[Transaction], T]) -> T:
         """Run ``operation`` in a write transaction on the calling thread (CLI, start-up)."""
+
+    @abc.abstractmethod
+    async def audit_log(self, query: AuditQuery) -> tuple[list[AuditEntry], int]:
+        """Return the entries matching ``query``, newest first, and how many match in all."""
 
     @abc.abstractmethod
     async def snapshot(self) -> Snapshot:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import bisect
 import heapq
 import threading
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Protocol, TypeVar
 
+from rentabot.domain.audit import AuditEntry, AuditQuery
 from rentabot.domain.events import Event
 from rentabot.domain.models import (
     ENDED_RESERVATION_STATUSES,
@@ -29,11 +31,13 @@ from rentabot.storage.snapshot import Snapshot
 
 T = TypeVar("T")
 
+AUDIT_KEPT_IN_MEMORY = 100_000
+
 
 class MemoryState:
     """Committed state of the in-memory store, with its indexes."""
 
-    def __init__(self) -> None:
+    def __init__(self, audit_kept: int = AUDIT_KEPT_IN_MEMORY) -> None:
         self.resources: dict[int, Resource] = {}
         self.ids_by_name: dict[str, int] = {}
         # Every name ever seen keeps its id, so a resource removed and added back gets it again.
@@ -47,6 +51,9 @@ class MemoryState:
         self.active_ids: dict[str, None] = {}  # insertion-ordered set
         self.next_sequence = 1
         self.next_event_id = 1
+        # The in-memory store keeps the latest entries only, so memory stays bounded.
+        self.audit: deque[AuditEntry] = deque(maxlen=audit_kept)
+        self.next_audit_id = 1
 
         # Deadline heaps; entries go stale when a lock or reservation changes, and are
         # skipped when read. The heaps are rebuilt when stale entries pile up.
@@ -175,9 +182,12 @@ class MemoryTransaction:
         self.reservation_deletes: set[str] = set()
         self.name_writes: dict[str, int] = {}
         self.events: list[Event] = []
+        self.audit: list[AuditEntry] = []
         self.sequence = state.next_sequence
         self.next_resource_id = state.next_resource_id
-        self.saved: tuple[dict[int, Resource | None], dict[str, Reservation], int] | None = None
+        self.saved: tuple[dict[int, Resource | None], dict[str, Reservation], int, int] | None = (
+            None
+        )
 
     # Resources
 
@@ -324,7 +334,10 @@ class MemoryTransaction:
                 found.append(reservation.clone())
         return found
 
-    # Events and partial rollback
+    # Audit log, events and partial rollback
+
+    def add_audit(self, entry: AuditEntry) -> None:
+        self.audit.append(entry)
 
     def emit(self, event: Event) -> None:
         self.events.append(event)
@@ -333,23 +346,31 @@ class MemoryTransaction:
         return self.events
 
     def checkpoint(self) -> None:
-        self.saved = (dict(self.resource_writes), dict(self.reservation_writes), len(self.events))
+        self.saved = (
+            dict(self.resource_writes),
+            dict(self.reservation_writes),
+            len(self.events),
+            len(self.audit),
+        )
 
     def rollback_to_checkpoint(self) -> None:
         assert self.saved is not None, "rollback_to_checkpoint needs a checkpoint"
-        resource_writes, reservation_writes, event_count = self.saved
+        resource_writes, reservation_writes, event_count, audit_count = self.saved
         self.resource_writes = dict(resource_writes)
         self.reservation_writes = dict(reservation_writes)
         del self.events[event_count:]
+        del self.audit[audit_count:]
 
     # Commit
 
     def assign_event_ids(self) -> None:
-        """Number the events in emission order, following the last committed one."""
+        """Number the events and audit entries in order, following the last committed ones."""
         first = self.state.next_event_id
         self.events = [
             replace(event, id=first + offset) for offset, event in enumerate(self.events)
         ]
+        first = self.state.next_audit_id
+        self.audit = [replace(entry, id=first + offset) for offset, entry in enumerate(self.audit)]
 
     def commit(self) -> None:
         state = self.state
@@ -375,6 +396,9 @@ class MemoryTransaction:
         state.next_sequence = self.sequence
         if self.events:
             state.next_event_id = self.events[-1].id + 1
+        if self.audit:
+            state.audit.extend(self.audit)
+            state.next_audit_id = self.audit[-1].id + 1
         state.compact_deadlines()
 
 
@@ -445,6 +469,11 @@ class MemoryStore(Store):
         with self._mutex:
             self.state = state_from(snapshot, first_event_id=self.state.next_event_id)
 
+    async def audit_log(self, query: AuditQuery) -> tuple[list[AuditEntry], int]:
+        with self._mutex:
+            matching = [entry for entry in reversed(self.state.audit) if query.matches(entry)]
+        return matching[query.offset : query.offset + query.limit], len(matching)
+
     async def ping(self) -> None:
         return None
 
@@ -458,12 +487,18 @@ def snapshot_of(state: MemoryState) -> Snapshot:
         names=dict(state.name_registry),
         last_resource_id=state.next_resource_id - 1,
         last_sequence=state.next_sequence - 1,
+        audit=list(state.audit),
     )
 
 
-def state_from(snapshot: Snapshot, first_event_id: int = 1) -> MemoryState:
+def state_from(
+    snapshot: Snapshot,
+    first_event_id: int = 1,
+    audit_kept: int = AUDIT_KEPT_IN_MEMORY,
+    last_audit_id: int = 0,
+) -> MemoryState:
     """Build a state with its indexes from a snapshot."""
-    state = MemoryState()
+    state = MemoryState(audit_kept)
     tx = MemoryTransaction(state)
     for resource in snapshot.resources:
         tx.put_resource(resource)
@@ -474,4 +509,6 @@ def state_from(snapshot: Snapshot, first_event_id: int = 1) -> MemoryState:
     tx.sequence = snapshot.last_sequence + 1
     tx.commit()
     state.next_event_id = first_event_id
+    state.audit.extend(snapshot.audit)
+    state.next_audit_id = max([last_audit_id, *(entry.id for entry in snapshot.audit)]) + 1
     return state

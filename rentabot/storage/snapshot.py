@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from rentabot.domain.audit import AuditEntry
 from rentabot.domain.models import (
     EndedLock,
     Holder,
@@ -40,6 +41,7 @@ class Snapshot:
     # The last resource id and queue sequence number handed out.
     last_resource_id: int = 0
     last_sequence: int = 0
+    audit: list[AuditEntry] = field(default_factory=list)
 
     def to_json(self, taken_at: datetime) -> str:
         document = {
@@ -51,6 +53,7 @@ class Snapshot:
             "names": self.names,
             "last_resource_id": self.last_resource_id,
             "last_sequence": self.last_sequence,
+            "audit": [audit_to_dict(entry) for entry in self.audit],
         }
         return json.dumps(document, indent=1, ensure_ascii=False)
 
@@ -76,6 +79,7 @@ class Snapshot:
                 names={str(name): int(i) for name, i in document["names"].items()},
                 last_resource_id=int(document["last_resource_id"]),
                 last_sequence=int(document["last_sequence"]),
+                audit=[audit_from_dict(item) for item in document.get("audit", [])],
             )
         except (KeyError, TypeError, ValueError) as error:
             raise SnapshotError(
@@ -233,4 +237,36 @@ def reservation_from_dict(data: dict[str, Any]) -> Reservation:
         reason=data.get("reason"),
         resource_ids=[int(i) for i in data.get("resource_ids", [])],
         lock_tokens=[str(t) for t in data.get("lock_tokens", [])],
+    )
+
+
+def audit_to_dict(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "at": instant(entry.at),
+        "operation": entry.operation,
+        "outcome": entry.outcome,
+        "status": entry.status,
+        "resource_id": entry.resource_id,
+        "reservation_id": entry.reservation_id,
+        "token_name": entry.token_name,
+        "role": entry.role,
+        "ip": entry.ip,
+        "detail": entry.detail,
+    }
+
+
+def audit_from_dict(data: dict[str, Any]) -> AuditEntry:
+    return AuditEntry(
+        at=required_instant(data["at"]),
+        operation=str(data["operation"]),
+        outcome=str(data["outcome"]),
+        status=None if data.get("status") is None else int(data["status"]),
+        resource_id=None if data.get("resource_id") is None else int(data["resource_id"]),
+        reservation_id=data.get("reservation_id"),
+        token_name=data.get("token_name"),
+        role=str(data.get("role", "anonymous")),
+        ip=data.get("ip"),
+        detail=data.get("detail"),
+        id=int(data.get("id", 0)),
     )

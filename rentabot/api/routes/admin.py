@@ -13,7 +13,9 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from rentabot.api.deps import get_service, require_admin
+from rentabot.api.audit import request_audit
+from rentabot.api.auth import StateAdmin
+from rentabot.api.deps import get_service
 from rentabot.api.errors import error_responses
 from rentabot.api.responses import FastJSONResponse
 from rentabot.clock import utc_now
@@ -21,7 +23,7 @@ from rentabot.config.descriptor import DescriptorError, parse_descriptor
 from rentabot.service import LockService
 from rentabot.storage.snapshot import Snapshot, SnapshotError
 
-router = APIRouter(prefix="/api/v1/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
 Service = Annotated[LockService, Depends(get_service)]
 
@@ -47,10 +49,10 @@ class ImportBody(BaseModel):
 
 @router.get(
     "/snapshot",
-    responses={200: SNAPSHOT_BODY, **error_responses(403, 503)},
+    responses={200: SNAPSHOT_BODY, **error_responses(401, 403, 503)},
     response_class=Response,
 )
-async def get_snapshot(service: Service) -> Response:
+async def get_snapshot(service: Service, _admin: StateAdmin) -> Response:
     """Return the whole state as a portable snapshot (what ``rentabot backup`` saves)."""
     snapshot = await service.snapshot()
     return Response(snapshot.to_json(utc_now()), media_type="application/json")
@@ -60,17 +62,21 @@ async def get_snapshot(service: Service) -> Response:
     "/snapshot",
     response_model=RestoreBody,
     openapi_extra={"requestBody": {"required": True, **SNAPSHOT_BODY}},
-    responses=error_responses(403, 422, 503),
+    responses=error_responses(401, 403, 422, 503),
 )
-async def put_snapshot(request: Request, service: Service) -> Response:
+async def put_snapshot(request: Request, service: Service, actor: StateAdmin) -> Response:
     """Replace the whole state by a snapshot (what ``rentabot restore`` loads)."""
     body = await request.body()
     try:
         snapshot = Snapshot.from_json(body.decode("utf-8", errors="replace"), "request body")
     except SnapshotError as error:
+        await service.record_rejection(
+            request_audit(request, actor, 200), 422, "SnapshotError", str(error)
+        )
         return FastJSONResponse({"message": str(error)}, status_code=422)
 
     await service.restore(snapshot)
+    await service.record_rejection(request_audit(request, actor, 200), 200, "ok", None)
     return FastJSONResponse(
         {
             "message": "State restored from the snapshot",
@@ -84,9 +90,9 @@ async def put_snapshot(request: Request, service: Service) -> Response:
     "/resources",
     response_model=ImportBody,
     openapi_extra={"requestBody": {"required": True, **DESCRIPTOR_BODY}},
-    responses=error_responses(403, 422, 503),
+    responses=error_responses(401, 403, 422, 503),
 )
-async def put_resources(request: Request, service: Service) -> Response:
+async def put_resources(request: Request, service: Service, actor: StateAdmin) -> Response:
     """Make the resources match a descriptor (YAML), by name, as at start-up.
 
     New names are added, changed fields updated, and resources no longer declared are
@@ -96,7 +102,10 @@ async def put_resources(request: Request, service: Service) -> Response:
     try:
         specs = parse_descriptor(text, "request body", max_ttl=service.limits.max_ttl)
     except DescriptorError as error:
+        await service.record_rejection(
+            request_audit(request, actor, 200), 422, "DescriptorError", str(error)
+        )
         return FastJSONResponse({"message": str(error)}, status_code=422)
 
-    counts = await service.sync_resources(specs)
+    counts = await service.sync_resources_audited(specs, request_audit(request, actor, 200))
     return FastJSONResponse({"message": "Resources synchronised with the descriptor", **counts})

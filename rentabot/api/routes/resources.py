@@ -7,7 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from starlette.responses import Response
 
-from rentabot.api.deps import get_service, holder_of
+from rentabot.api.audit import request_audit
+from rentabot.api.auth import Reader, User
+from rentabot.api.deps import get_service
 from rentabot.api.errors import error_responses
 from rentabot.api.responses import FastJSONResponse
 from rentabot.api.schemas import (
@@ -19,6 +21,7 @@ from rentabot.api.schemas import (
     ResourceListBody,
 )
 from rentabot.api.views import instant, lock_body, resource_body
+from rentabot.domain.models import Role
 from rentabot.service import LockService
 
 router = APIRouter(prefix="/api/v1", tags=["resources"])
@@ -28,33 +31,34 @@ ResourceId = Annotated[int, Path(description="Resource id, as listed by GET /api
 OptionalLockBody = Annotated[LockRequest | None, Body()]
 
 
-@router.get("/resources", response_model=ResourceListBody, responses=error_responses(503))
-async def list_resources(service: Service) -> Response:
+@router.get("/resources", response_model=ResourceListBody, responses=error_responses(401, 503))
+async def list_resources(service: Service, viewer: Reader) -> Response:
     """List every resource with its lock state."""
     listing = await service.list_resources()
-    bodies = [resource_body(resource, listing.now) for resource in listing.resources]
+    bodies = [resource_body(resource, listing.now, viewer) for resource in listing.resources]
     return FastJSONResponse({"resources": bodies})
 
 
 @router.get(
     "/resources/{resource_id}",
     response_model=ResourceEnvelope,
-    responses=error_responses(404, 422, 503),
+    responses=error_responses(401, 404, 422, 503),
 )
-async def get_resource(resource_id: ResourceId, service: Service) -> Response:
+async def get_resource(resource_id: ResourceId, service: Service, viewer: Reader) -> Response:
     """Read one resource."""
     now, resource = await service.get_resource(resource_id)
-    return FastJSONResponse({"resource": resource_body(resource, now)})
+    return FastJSONResponse({"resource": resource_body(resource, now, viewer)})
 
 
 @router.post(
     "/resources/lock",
     response_model=LockBody,
-    responses=error_responses(400, 403, 404, 422, 503),
+    responses=error_responses(400, 401, 403, 404, 422, 503),
 )
 async def lock_by_criteria(
     request: Request,
     service: Service,
+    actor: User,
     body: OptionalLockBody = None,
     id: Annotated[int | None, Query(description="Lock this resource id.")] = None,
     name: Annotated[str | None, Query(description="Lock the resource with this name.")] = None,
@@ -72,7 +76,12 @@ async def lock_by_criteria(
     resource_id = id or None
     ttl, label = (body.ttl, body.locked_by_label) if body is not None else (None, None)
     resource, lock = await service.lock_matching(
-        resource_id, name, tags or None, ttl, holder_of(request, label)
+        resource_id,
+        name,
+        tags or None,
+        ttl,
+        actor.holder(label),
+        request_audit(request, actor, 200),
     )
     return FastJSONResponse(lock_body(resource, lock))
 
@@ -80,12 +89,13 @@ async def lock_by_criteria(
 @router.post(
     "/resources/{resource_id}/lock",
     response_model=LockBody,
-    responses=error_responses(400, 403, 404, 422, 503),
+    responses=error_responses(400, 401, 403, 404, 422, 503),
 )
 async def lock_resource(
     resource_id: ResourceId,
     request: Request,
     service: Service,
+    actor: User,
     body: OptionalLockBody = None,
 ) -> Response:
     """Lock a resource for ``ttl`` seconds and return the lock token needed to unlock it.
@@ -93,35 +103,49 @@ async def lock_resource(
     403 when it is locked, or kept for a pending reservation ahead in the queue.
     """
     ttl, label = (body.ttl, body.locked_by_label) if body is not None else (None, None)
-    resource, lock = await service.lock(resource_id, ttl, holder_of(request, label))
+    resource, lock = await service.lock(
+        resource_id, ttl, actor.holder(label), request_audit(request, actor, 200)
+    )
     return FastJSONResponse(lock_body(resource, lock))
 
 
 @router.post(
     "/resources/{resource_id}/unlock",
     response_model=MessageBody,
-    responses=error_responses(403, 404, 422, 503),
+    responses=error_responses(401, 403, 404, 422, 503),
 )
 async def unlock_resource(
     resource_id: ResourceId,
+    request: Request,
     service: Service,
+    actor: User,
     lock_token: Annotated[
         str | None, Query(alias="lock-token", description="The token returned by the lock.")
     ] = None,
 ) -> Response:
-    """Release a lock. A reservation waiting for the resource is fulfilled in this request."""
-    await service.unlock(resource_id, lock_token)
+    """Release a lock. A reservation waiting for the resource is fulfilled in this request.
+
+    With authentication on, an administrator may leave out the lock-token to force the
+    unlock of someone else's lock.
+    """
+    audit = request_audit(request, actor, 200)
+    if lock_token is None and actor.authenticated and actor.role is Role.ADMIN:
+        await service.force_unlock(resource_id, audit)
+        return FastJSONResponse({"message": "Resource unlocked by an administrator"})
+    await service.unlock(resource_id, lock_token, audit)
     return FastJSONResponse({"message": "Resource unlocked"})
 
 
 @router.post(
     "/resources/{resource_id}/extend",
     response_model=ExtendBody,
-    responses=error_responses(400, 403, 404, 422, 503),
+    responses=error_responses(400, 401, 403, 404, 422, 503),
 )
 async def extend_lock(
     resource_id: ResourceId,
+    request: Request,
     service: Service,
+    actor: User,
     lock_token: Annotated[str, Query(alias="lock-token")],
     additional_ttl: Annotated[
         int,
@@ -136,7 +160,9 @@ async def extend_lock(
 
     An extension never shortens a lock. 400 when the total would pass max-lock-duration.
     """
-    resource, total = await service.extend(resource_id, lock_token, additional_ttl)
+    resource, total = await service.extend(
+        resource_id, lock_token, additional_ttl, request_audit(request, actor, 200)
+    )
     lock = resource.lock
     assert lock is not None
     return FastJSONResponse(

@@ -36,12 +36,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from rentabot.clock import Clock, SystemClock
+from rentabot.domain.audit import AuditEntry, AuditQuery
 from rentabot.domain.events import Event
 from rentabot.domain.ports import Transaction
 from rentabot.storage.base import RemoteChangeHandler, Store, StoreUnavailable
 from rentabot.storage.snapshot import Snapshot
 from rentabot.storage.sql import migrate
 from rentabot.storage.sql.bulk import STATE_TABLES, read_snapshot, snapshot_rows
+from rentabot.storage.sql.queries import query_audit
 from rentabot.storage.sql.rows import event_from_row
 from rentabot.storage.sql.schema import counters, events, reservations, resources
 from rentabot.storage.sql.transaction import SqlTransaction
@@ -206,8 +208,6 @@ class PostgresStore(Store):
             )
             tx = SqlTransaction(connection)
             result = operation(tx)
-            if tx.rolled_back:
-                return result
             tx.flush_events()
             self._notify(connection, tx)
         return result
@@ -252,6 +252,13 @@ class PostgresStore(Store):
                 connection.execute(select(counters.c.value).limit(1)).all()
 
         await anyio.to_thread.run_sync(query)
+
+    async def audit_log(self, query: AuditQuery) -> tuple[list[AuditEntry], int]:
+        def read() -> tuple[list[AuditEntry], int]:
+            with self._connection() as connection:
+                return query_audit(connection, query)
+
+        return await anyio.to_thread.run_sync(read)
 
     async def snapshot(self) -> Snapshot:
         def read() -> Snapshot:

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import RowMapping
 
+from rentabot.domain.audit import AuditEntry
 from rentabot.domain.events import Event
 from rentabot.domain.models import (
     EndedLock,
@@ -149,5 +150,39 @@ def event_from_row(row: RowLike) -> Event:
         resource_id=row["resource_id"],
         reservation_id=row["reservation_id"],
         data=json.loads(row["data"]),
+        id=int(row["id"]),
+    )
+
+
+def audit_to_row(entry: AuditEntry) -> dict[str, Any]:
+    row = {
+        "at": entry.at,
+        "operation": entry.operation,
+        "outcome": entry.outcome,
+        "status": entry.status,
+        "resource_id": entry.resource_id,
+        "reservation_id": entry.reservation_id,
+        "token_name": entry.token_name,
+        "role": entry.role,
+        "ip": entry.ip,
+        "detail": entry.detail,
+    }
+    if entry.id:
+        row["id"] = entry.id
+    return row
+
+
+def audit_from_row(row: RowLike) -> AuditEntry:
+    return AuditEntry(
+        at=row["at"],
+        operation=row["operation"],
+        outcome=row["outcome"],
+        status=row["status"],
+        resource_id=row["resource_id"],
+        reservation_id=row["reservation_id"],
+        token_name=row["token_name"],
+        role=row["role"],
+        ip=row["ip"],
+        detail=row["detail"],
         id=int(row["id"]),
     )

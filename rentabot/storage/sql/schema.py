@@ -160,3 +160,21 @@ events = Table(
     Column("reservation_id", String(64), nullable=True),
     Column("data", Text, nullable=False),  # JSON object
 )
+
+audit = Table(
+    "audit",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("at", UTCDateTime, nullable=False, index=True),
+    Column("operation", String(128), nullable=False, index=True),
+    Column("outcome", String(64), nullable=False),
+    Column("status", Integer, nullable=True),
+    Column("resource_id", Integer, nullable=True, index=True),
+    Column("reservation_id", String(64), nullable=True, index=True),
+    Column("token_name", String(256), nullable=True, index=True),
+    Column("role", String(16), nullable=False),
+    Column("ip", String(64), nullable=True),
+    Column("detail", Text, nullable=True),
+)

@@ -34,17 +34,21 @@ from typing import IO, Any
 from sqlalchemy import Connection, Table, create_engine, event
 from sqlalchemy.engine import make_url
 
+from rentabot.domain.audit import AuditEntry, AuditQuery
 from rentabot.domain.events import Event
 from rentabot.storage.base import StoreUnavailable
-from rentabot.storage.memory import MemoryStore, MemoryTransaction, state_from
+from rentabot.storage.memory import MemoryStore, MemoryTransaction, snapshot_of, state_from
 from rentabot.storage.snapshot import Snapshot
 from rentabot.storage.sql import migrate
 from rentabot.storage.sql.bulk import STATE_TABLES, read_snapshot, snapshot_rows
+from rentabot.storage.sql.queries import query_audit
 from rentabot.storage.sql.rows import (
+    audit_to_row,
     reservation_to_row,
     resource_to_row,
 )
 from rentabot.storage.sql.schema import (
+    audit,
     counters,
     reservations,
     resources,
@@ -109,6 +113,7 @@ RESOURCES = resources.name
 RESERVATIONS = reservations.name
 INSERT_RESOURCE = insert_sql(resources)
 INSERT_RESERVATION = insert_sql(reservations)
+INSERT_AUDIT = insert_sql(audit)
 UPSERT_COUNTER = upsert_sql(counters)
 INSERT_NAME = "INSERT OR IGNORE INTO resource_names (name, id) VALUES (?, ?)"
 DELETE_RESOURCE = "DELETE FROM resources WHERE id = ?"
@@ -208,15 +213,33 @@ class SqliteStore(MemoryStore):
     def _load(self) -> None:
         """Read the whole state from the file into memory."""
         assert self._connection is not None
-        snapshot, last_event = read_snapshot(self._connection)
+        snapshot, last_event, last_audit = read_snapshot(self._connection, with_audit=False)
         self._connection.commit()
-        self.state = state_from(snapshot, first_event_id=last_event + 1)
+        # The audit log stays in the file: queries read it there, and memory stays small.
+        self.state = state_from(
+            snapshot, first_event_id=last_event + 1, audit_kept=0, last_audit_id=last_audit
+        )
         logger.info(
             "store.loaded path=%s resources=%d reservations=%d",
             self.database,
             len(self.state.resources),
             len(self.state.reservations),
         )
+
+    async def snapshot(self) -> Snapshot:
+        with self._mutex:
+            snapshot = snapshot_of(self.state)
+            assert self._connection is not None
+            snapshot.audit = read_snapshot(self._connection)[0].audit
+            self._connection.commit()
+        return snapshot
+
+    async def audit_log(self, query: AuditQuery) -> tuple[list[AuditEntry], int]:
+        with self._mutex:
+            assert self._connection is not None
+            found = query_audit(self._connection, query)
+            self._connection.commit()
+        return found
 
     async def restore(self, snapshot: Snapshot) -> None:
         statements: list[Statement] = [
@@ -305,6 +328,9 @@ class SqliteStore(MemoryStore):
         statements.extend(self._counter_statements(tx))
         if tx.events:
             statements.append((INSERT_EVENT, [event_row(event_) for event_ in tx.events], True))
+        if tx.audit:
+            rows = [sqlite_row(audit_to_row(entry)) for entry in tx.audit]
+            statements.append((INSERT_AUDIT, rows, True))
         return statements
 
     def _resource_statements(self, tx: MemoryTransaction) -> list[Statement]:

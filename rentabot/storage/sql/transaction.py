@@ -24,18 +24,20 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import RootTransaction
 from sqlalchemy.engine.base import NestedTransaction
 
+from rentabot.domain.audit import AuditEntry
 from rentabot.domain.events import Event
 from rentabot.domain.models import Reservation, ReservationStatus, Resource
 from rentabot.storage.sql.rows import (
+    audit_to_row,
     reservation_from_row,
     reservation_to_row,
     resource_from_row,
     resource_to_row,
 )
 from rentabot.storage.sql.schema import (
+    audit,
     counters,
     events,
     reservations,
@@ -71,6 +73,7 @@ SELECT_COUNTER = select(counters.c.value).where(counters.c.name == bindparam("co
 UPDATE_COUNTER = (
     update(counters).where(counters.c.name == bindparam("counter")).values(value=bindparam("value"))
 )
+INSERT_AUDIT = insert(audit)
 INSERT_EVENTS = insert(events).returning(events.c.id, sort_by_parameter_order=True)
 
 SEQUENCE_COUNTER = "reservation_sequence"
@@ -87,7 +90,6 @@ class SqlTransaction:
         self.writes = 0
         self.savepoint: NestedTransaction | None = None
         self.checkpoint_events = 0
-        self.rolled_back = False
 
     # Resources
 
@@ -267,7 +269,11 @@ class SqlTransaction:
         ).mappings()
         return [reservation_from_row(row) for row in rows]
 
-    # Events and partial rollback
+    # Audit log, events and partial rollback
+
+    def add_audit(self, entry: AuditEntry) -> None:
+        self.writes += 1
+        self.connection.execute(INSERT_AUDIT, audit_to_row(entry))
 
     def emit(self, event: Event) -> None:
         self.events.append(event)
@@ -276,21 +282,17 @@ class SqlTransaction:
         return self.events
 
     def checkpoint(self) -> None:
-        # A savepoint costs two statements; it is needed only when something was written.
+        # A savepoint, not a full rollback, because the transaction goes on after a refused
+        # command: its audit entry is written in it.
         self.checkpoint_events = len(self.events)
-        self.savepoint = self.connection.begin_nested() if self.writes else None
+        self.savepoint = self.connection.begin_nested()
 
     def rollback_to_checkpoint(self) -> None:
         self.cache.clear()
         del self.events[self.checkpoint_events :]
-        if self.savepoint is not None:
-            self.savepoint.rollback()
-            self.savepoint = None
-            return
-        transaction = self.connection.get_transaction()
-        if isinstance(transaction, RootTransaction):
-            transaction.rollback()
-        self.rolled_back = True
+        assert self.savepoint is not None, "rollback_to_checkpoint needs a checkpoint"
+        self.savepoint.rollback()
+        self.savepoint = None
 
     def flush_events(self) -> None:
         """Insert the events; they get their ids in emission order."""

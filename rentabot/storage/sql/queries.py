@@ -1,0 +1,36 @@
+"""Queries shared by the SQL stores."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, func, select
+
+from rentabot.domain.audit import AuditEntry, AuditQuery
+from rentabot.storage.sql.rows import audit_from_row
+from rentabot.storage.sql.schema import audit
+
+
+def query_audit(connection: Connection, query: AuditQuery) -> tuple[list[AuditEntry], int]:
+    """Return the audit entries matching ``query``, newest first, and the number matching."""
+    conditions = []
+    if query.resource_id is not None:
+        conditions.append(audit.c.resource_id == query.resource_id)
+    if query.reservation_id is not None:
+        conditions.append(audit.c.reservation_id == query.reservation_id)
+    if query.token_name is not None:
+        conditions.append(audit.c.token_name == query.token_name)
+    if query.operation is not None:
+        conditions.append(audit.c.operation == query.operation)
+    if query.since is not None:
+        conditions.append(audit.c.at >= query.since)
+    if query.until is not None:
+        conditions.append(audit.c.at < query.until)
+
+    total = connection.execute(select(func.count()).select_from(audit).where(*conditions)).scalar()
+    rows = connection.execute(
+        select(audit)
+        .where(*conditions)
+        .order_by(audit.c.id.desc())
+        .offset(query.offset)
+        .limit(query.limit)
+    ).mappings()
+    return [audit_from_row(row) for row in rows], int(total or 0)
