@@ -14,7 +14,7 @@ from rentabot.api import audit
 from rentabot.api.auth import Authenticator
 from rentabot.api.errors import install_error_handlers, status_for
 from rentabot.api.fastlane import FastLane
-from rentabot.api.routes import admin, health, reservations, resources
+from rentabot.api.routes import admin, events, health, reservations, resources
 from rentabot.clock import Clock, SystemClock
 from rentabot.config.auth import AuthConfig, AuthConfigError, load_auth_config
 from rentabot.config.descriptor import DescriptorError, load_descriptor
@@ -95,6 +95,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(admin.router)
     app.include_router(audit.router)
+    app.include_router(events.router)
     app.include_router(page.router)
 
     if fast_lane:
