@@ -167,15 +167,21 @@ def main(
 
     import uvicorn
 
+    from rentabot.api.server import GRACEFUL_SHUTDOWN_SECONDS, serve
+
     # Proxy headers are handled by the application, trusting only --forwarded-allow-ips.
-    uvicorn.run(
-        "rentabot.main:app",
-        host=host,
-        port=port,
-        reload=reload,
-        log_level=log_level.lower(),
-        proxy_headers=False,
-    )
+    options = {
+        "host": host,
+        "port": port,
+        "log_level": log_level.lower(),
+        "proxy_headers": False,
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
+    }
+    if reload:
+        # The reloading supervisor runs uvicorn's own server in a child process.
+        uvicorn.run("rentabot.main:app", reload=True, **options)  # type: ignore[arg-type]
+        return
+    serve(uvicorn.Config("rentabot.main:app", **options))  # type: ignore[arg-type]
 
 
 def check_settings(descriptor: Path | None) -> Settings:

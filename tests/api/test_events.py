@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import httpx
 import pytest
-import uvicorn
 
-from rentabot.api.app import create_app
 from rentabot.api.routes import events
-from rentabot.api.routes.events import OpenStreams, close_event_streams, event_stream
+from rentabot.api.routes.events import OpenStreams, event_stream
 from rentabot.clock import ManualClock
 from rentabot.config.settings import Settings
 from rentabot.domain.events import Event
 from rentabot.eventbus import EventBus
 from tests.support.lab import Lab, specs
-from tests.support.servers import LAB_DESCRIPTOR, InProcessServer, free_port
+from tests.support.servers import LAB_DESCRIPTOR, InProcessServer, in_process_server
 from tests.support.sse import EventStreamReader, Message
 
 PIXEL = 1
@@ -303,48 +298,22 @@ def test_disconnect_unsubscribes(server: InProcessServer) -> None:
     assert len(server.app.state.event_streams.subscriptions) == 0  # type: ignore[attr-defined]
 
 
-class ClosingServer(uvicorn.Server):
-    """uvicorn that ends the event streams when its shutdown begins, as a runner should."""
-
-    async def shutdown(self, sockets: list[object] | None = None) -> None:
-        close_event_streams(self.config.app)
-        await super().shutdown(sockets)  # type: ignore[arg-type]
-
-
-@contextmanager
-def closing_server() -> Iterator[tuple[str, ClosingServer, threading.Thread, object]]:
-    app = create_app(Settings(descriptor=LAB_DESCRIPTOR), clock=ManualClock())
-    port = free_port()
-    server = ClosingServer(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", proxy_headers=False)
-    )
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}", server, thread, app
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-
-
 def test_server_shutdown_ends_stream() -> None:
-    with closing_server() as (base_url, server, thread, app):
-        stream = EventStreamReader(base_url)
+    """rentabot's uvicorn Server ends open streams when it stops, so it stops promptly."""
+    with in_process_server(Settings(descriptor=LAB_DESCRIPTOR), clock=ManualClock()) as running:
+        stream = EventStreamReader(running.base_url)
         stream.next_event()
         started = time.monotonic()
-        server.should_exit = True
-        thread.join(timeout=10)
+        running.server.should_exit = True
+        running.thread.join(timeout=10)
         stopped_after = time.monotonic() - started
         with pytest.raises(EOFError):
             stream.next()
         stream.close()
 
-    assert not thread.is_alive()
+    assert not running.thread.is_alive()
     assert stopped_after < 5
-    assert len(app.state.service.bus._subscribers) == 0  # type: ignore[attr-defined]
+    assert len(running.service.bus._subscribers) == 0
 
 
 # The stream as a generator, for the case HTTP cannot produce on demand

@@ -23,6 +23,7 @@ import httpx
 import uvicorn
 
 from rentabot.api.app import create_app
+from rentabot.api.server import Server
 from rentabot.clock import Clock
 from rentabot.config.settings import Settings
 from rentabot.service import LockService
@@ -97,7 +98,7 @@ def in_process_server(
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", proxy_headers=False
     )
-    server = uvicorn.Server(config)
+    server = Server(config)
     loop_holder: dict[str, asyncio.AbstractEventLoop] = {}
 
     def serve() -> None:

@@ -151,9 +151,8 @@ def close_event_streams(app: Starlette) -> None:
     Call it on the server's event loop when shutdown begins, before the server waits for
     open connections to finish. Clients reconnect to the next server and resume there.
     """
-    # NOTE: the rentabot command runs plain uvicorn.run and does not call this yet. While
-    # a stream is open, uvicorn's shutdown then waits until the client leaves or a second
-    # Ctrl+C forces it.
+    # NOTE: ``uvicorn rentabot.main:app`` started by hand does not call this; there,
+    # --timeout-graceful-shutdown bounds the wait for open streams.
     streams = open_streams(app)
     logger.info("events.streams_closing count=%d", len(streams.subscriptions))
     streams.close_all()
