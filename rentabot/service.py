@@ -17,13 +17,21 @@ from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
 from rentabot.clock import Clock
-from rentabot.domain import commands, events, expiry, locking, queue
+from rentabot.domain import availability, commands, events, expiry, locking, queue
 from rentabot.domain.audit import AuditEntry, AuditQuery, AuditRequest, automatic_entries
 from rentabot.domain.commands import ResourceSpec
 from rentabot.domain.errors import RentabotError, ResourceNotFound
 from rentabot.domain.events import Event
 from rentabot.domain.limits import Limits
-from rentabot.domain.models import Actor, Holder, Lock, Reservation, Resource
+from rentabot.domain.models import (
+    Actor,
+    Holder,
+    Lock,
+    MaintenanceWindow,
+    Reservation,
+    Resource,
+    UnavailabilitySource,
+)
 from rentabot.domain.ports import Transaction
 from rentabot.domain.queue import ANYONE
 from rentabot.eventbus import EventBus
@@ -234,6 +242,65 @@ class LockService:
     ) -> Reservation:
         return await self._write(
             lambda tx, now: queue.release(tx, now, self.limits, reservation_id, actor), audit
+        )
+
+    # Unavailability and maintenance
+
+    async def mark_unavailable(
+        self,
+        resource_id: int,
+        reason: str,
+        until: datetime | None,
+        source: UnavailabilitySource = UnavailabilitySource.ADMIN,
+        audit: AuditRequest | None = None,
+    ) -> tuple[datetime, Resource]:
+        return await self._write(
+            lambda tx, now: (
+                now,
+                availability.mark_unavailable(
+                    tx, now, self.limits, resource_id, reason, until, source
+                ),
+            ),
+            audit,
+        )
+
+    async def mark_available(
+        self,
+        resource_id: int,
+        source: UnavailabilitySource = UnavailabilitySource.ADMIN,
+        audit: AuditRequest | None = None,
+    ) -> tuple[datetime, Resource]:
+        return await self._write(
+            lambda tx, now: (
+                now,
+                availability.mark_available(tx, now, self.limits, resource_id, source),
+            ),
+            audit,
+        )
+
+    async def add_window(
+        self,
+        resource_id: int,
+        start: datetime,
+        end: datetime,
+        reason: str,
+        audit: AuditRequest | None = None,
+    ) -> MaintenanceWindow:
+        return await self._write(
+            lambda tx, now: availability.add_window(
+                tx, now, self.limits, resource_id, start, end, reason
+            ),
+            audit,
+        )
+
+    async def remove_window(
+        self, resource_id: int, window_id: str, audit: AuditRequest | None = None
+    ) -> None:
+        await self._write(
+            lambda tx, now: availability.remove_window(
+                tx, now, self.limits, resource_id, window_id
+            ),
+            audit,
         )
 
     async def sync_resources_audited(

@@ -14,12 +14,14 @@ from rentabot.api import audit
 from rentabot.api.auth import Authenticator
 from rentabot.api.errors import install_error_handlers, status_for
 from rentabot.api.fastlane import FastLane
-from rentabot.api.routes import admin, events, health, reservations, resources
+from rentabot.api.routes import admin, availability, events, health, reservations, resources
 from rentabot.clock import Clock, SystemClock
 from rentabot.config.auth import AuthConfig, AuthConfigError, load_auth_config
 from rentabot.config.descriptor import DescriptorError, load_descriptor
 from rentabot.config.settings import Settings, SettingsError
+from rentabot.domain.commands import ResourceSpec
 from rentabot.eventbus import EventBus
+from rentabot.health import HealthChecker
 from rentabot.service import LockService
 from rentabot.storage.base import Store
 from rentabot.storage.factory import StoreURLError, open_store
@@ -73,11 +75,17 @@ def create_app(
             raise StartupError(str(settings_error))
 
         app.state.authenticator = Authenticator(load_auth(settings))
-        service = await start_service(settings, clock, store)
+        specs = load_specs(settings)
+        service = await start_service(settings, clock, store, specs)
         app.state.service = service
+        checker = HealthChecker(
+            service, {spec.name: spec.health_check for spec in specs or [] if spec.health_check}
+        )
+        checker.start()
         try:
             yield
         finally:
+            await checker.stop()
             await service.stop()
             await service.store.close()
             logger.info("service.stopped")
@@ -93,6 +101,7 @@ def create_app(
     app.include_router(resources.router)
     app.include_router(reservations.router)
     app.include_router(health.router)
+    app.include_router(availability.router)
     app.include_router(admin.router)
     app.include_router(audit.router)
     app.include_router(events.router)
@@ -133,25 +142,32 @@ def load_auth(settings: Settings) -> AuthConfig:
     return config
 
 
-async def start_service(
-    settings: Settings, clock: Clock | None, store: Store | None
-) -> LockService:
-    specs = None
-    if settings.descriptor is not None:
-        try:
-            descriptor = load_descriptor(
-                settings.descriptor,
-                default_max_lock_duration=settings.limits.default_max_lock_duration,
-                max_ttl=settings.limits.max_ttl,
-            )
-        except DescriptorError as error:
-            logger.error("startup.failed %s", error)
-            raise StartupError(str(error)) from None
-        specs = descriptor.resources
-        logger.info("descriptor.loaded path=%s resources=%d", descriptor.path, len(specs))
-    else:
+def load_specs(settings: Settings) -> list[ResourceSpec] | None:
+    """Read the descriptor, or return None when there is none."""
+    if settings.descriptor is None:
         logger.info("descriptor.missing starting with the resources already in the store")
+        return None
+    try:
+        descriptor = load_descriptor(
+            settings.descriptor,
+            default_max_lock_duration=settings.limits.default_max_lock_duration,
+            max_ttl=settings.limits.max_ttl,
+        )
+    except DescriptorError as error:
+        logger.error("startup.failed %s", error)
+        raise StartupError(str(error)) from None
+    logger.info(
+        "descriptor.loaded path=%s resources=%d", descriptor.path, len(descriptor.resources)
+    )
+    return descriptor.resources
 
+
+async def start_service(
+    settings: Settings,
+    clock: Clock | None,
+    store: Store | None,
+    specs: list[ResourceSpec] | None,
+) -> LockService:
     if store is None:
         try:
             store = open_store(settings.persist)

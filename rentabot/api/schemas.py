@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 
 def reject_bool(value: Any) -> Any:
@@ -76,6 +84,50 @@ class ReservationRequest(BaseModel):
         return list(dict.fromkeys(parsed))
 
 
+class WindowBody(BaseModel):
+    """A maintenance window: the resource is unavailable from start to end."""
+
+    id: str
+    start: str
+    end: str
+    reason: str
+    from_descriptor: bool = Field(description="Declared in the descriptor, deleted there.")
+
+
+class UnavailableRequest(BaseModel):
+    """Body of ``POST /api/v1/resources/{id}/unavailable``."""
+
+    reason: Annotated[str, Field(min_length=1, max_length=256)] = Field(
+        ...,
+        description="Why, shown to everyone: 'display cracked', 'firmware upgrade'.",
+        examples=["USB hub replaced"],
+    )
+    until: AwareDatetime | None = Field(
+        None, description="When it returns by itself (ISO 8601 with offset); none: by hand."
+    )
+
+
+class WindowRequest(BaseModel):
+    """Body of ``POST /api/v1/resources/{id}/maintenance``."""
+
+    start: AwareDatetime
+    end: AwareDatetime
+    reason: Annotated[str, Field(min_length=1, max_length=256)]
+
+    @model_validator(mode="after")
+    def end_after_start(self) -> WindowRequest:
+        if self.end <= self.start:
+            raise ValueError(
+                f"end {self.end.isoformat()} is not after start {self.start.isoformat()}; "
+                "a window must end after it starts"
+            )
+        return self
+
+
+class WindowListBody(BaseModel):
+    windows: list[WindowBody]
+
+
 class ResourceBody(BaseModel):
     """A resource. Lock fields are empty or null while it is free."""
 
@@ -103,6 +155,12 @@ class ResourceBody(BaseModel):
     reserved_for: str | None = Field(
         description="Pending reservation this free resource is kept for (strict queue policy)."
     )
+    unavailable: bool = Field(description="True while the resource is out of rotation.")
+    unavailable_reason: str | None
+    unavailable_since: str | None
+    unavailable_until: str | None = Field(description="When it returns by itself, if known.")
+    unavailable_source: str | None = Field(description="admin, health-check or maintenance.")
+    maintenance_windows: list[WindowBody] = Field(description="Current and planned windows.")
 
 
 class ResourceListBody(BaseModel):

@@ -10,7 +10,14 @@ from datetime import datetime
 from typing import Any
 
 from rentabot.domain.audit import AuditEntry
-from rentabot.domain.models import Actor, Lock, Reservation, Resource, ResourceStatus
+from rentabot.domain.models import (
+    Actor,
+    Lock,
+    MaintenanceWindow,
+    Reservation,
+    Resource,
+    ResourceStatus,
+)
 
 
 def instant(value: datetime | None) -> str | None:
@@ -23,6 +30,8 @@ def lock_details(resource: Resource, status: ResourceStatus, lock: Lock | None) 
         return "Resource is available"
     if status is ResourceStatus.RESERVED:
         return f"Resource reserved for reservation {resource.reserved_for}"
+    if status is ResourceStatus.UNAVAILABLE:
+        return "Resource unavailable"
     if lock is not None and lock.reservation_id:
         return f"Resource locked (reservation {lock.reservation_id})"
     return "Resource locked"
@@ -41,6 +50,7 @@ def resource_body(resource: Resource, now: datetime, viewer: Actor | None = None
     lock = resource.held_lock(now)
     status = resource.status(now)
     holder = lock.holder if lock is not None else None
+    away = resource.unavailable_at(now)
     shown_token = lock.token if lock is not None and may_see(viewer, lock.holder.token_name) else ""
     return {
         "id": resource.id,
@@ -59,6 +69,24 @@ def resource_body(resource: Resource, now: datetime, viewer: Actor | None = None
         "locked_by_token": holder.token_name if holder is not None else None,
         "fencing_token": lock.fencing_token if lock is not None else None,
         "reserved_for": resource.reserved_for if lock is None else None,
+        "unavailable": away is not None,
+        "unavailable_reason": away.reason if away else None,
+        "unavailable_since": instant(away.since) if away else None,
+        "unavailable_until": instant(away.until) if away else None,
+        "unavailable_source": away.source.value if away else None,
+        "maintenance_windows": [
+            window_body(window) for window in resource.windows if window.end > now
+        ],
+    }
+
+
+def window_body(window: MaintenanceWindow) -> dict[str, Any]:
+    return {
+        "id": window.id,
+        "start": instant(window.start),
+        "end": instant(window.end),
+        "reason": window.reason,
+        "from_descriptor": window.from_descriptor,
     }
 
 

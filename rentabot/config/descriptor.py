@@ -15,20 +15,28 @@ Unknown fields are logged as a warning and ignored.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import yaml
 
-from rentabot.domain.commands import ResourceSpec
+from rentabot.domain.commands import HealthCheckSpec, ResourceSpec, WindowSpec
 
 logger = logging.getLogger(__name__)
 
 # rentabot 1.0.0 returns max-lock-duration with a dash; accept that spelling too.
 FIELD_ALIASES = {"max-lock-duration": "max_lock_duration"}
 TEXT_FIELDS = ("description", "endpoint")
-KNOWN_FIELDS = frozenset({"description", "endpoint", "tags", "max_lock_duration"})
+KNOWN_FIELDS = frozenset(
+    {"description", "endpoint", "tags", "max_lock_duration", "maintenance", "health_check"}
+)
+HEALTH_CHECK_KEYS = frozenset(
+    {"type", "target", "expect_status", "interval", "timeout", "failures"}
+)
+WINDOW_KEYS = frozenset({"start", "end", "reason"})
 
 
 class DescriptorError(Exception):
@@ -162,6 +170,8 @@ class _Parser:
             max_lock_duration=int(
                 fields.get("max_lock_duration", self.default_max_lock_duration)  # type: ignore[call-overload]
             ),
+            windows=fields.get("maintenance", ()),  # type: ignore[arg-type]
+            health_check=fields.get("health_check"),  # type: ignore[arg-type]
         )
 
     def field_value(self, name: str, field: str, node: yaml.Node) -> object:
@@ -169,7 +179,113 @@ class _Parser:
             return self.text(name, field, node)
         if field == "tags":
             return self.tags(name, node)
+        if field == "maintenance":
+            return self.maintenance(name, node)
+        if field == "health_check":
+            return self.health_check(name, node)
         return self.max_lock_duration(name, node)
+
+    def mapping(self, node: yaml.Node, where: str, keys: frozenset[str]) -> dict[str, yaml.Node]:
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(node, f"{where} must be a mapping, not a {node_kind(node)}")
+        found: dict[str, yaml.Node] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            if key not in keys:
+                raise self.fail(
+                    key_node, f"{where}: unknown key {key!r}; known keys: {', '.join(sorted(keys))}"
+                )
+            found[key] = value_node
+        return found
+
+    def scalar(self, node: yaml.Node, where: str) -> str:
+        if not isinstance(node, yaml.ScalarNode) or is_null(node):
+            raise self.fail(node, f"{where} must be a single value, not {node_kind(node)}")
+        return str(node.value)
+
+    def number(self, node: yaml.Node, where: str, low: float, high: float) -> float:
+        text = self.scalar(node, where)
+        try:
+            value = float(text)
+        except ValueError:
+            raise self.fail(node, f"{where} must be a number of seconds, not {text!r}") from None
+        if not low <= value <= high:
+            raise self.fail(node, f"{where}={value:g} is outside {low:g}..{high:g}")
+        return value
+
+    def instant(self, node: yaml.Node, where: str) -> datetime:
+        text = self.scalar(node, where)
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError:
+            raise self.fail(
+                node, f"{where} must be an ISO 8601 time such as 2027-01-15T08:00:00+00:00"
+            ) from None
+        if value.tzinfo is None:
+            raise self.fail(node, f"{where} {text!r} has no UTC offset; add one, e.g. +00:00")
+        return value
+
+    def maintenance(self, name: str, node: yaml.Node) -> tuple[WindowSpec, ...]:
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.fail(node, f"resource {name!r}: maintenance must be a list of windows")
+        windows = []
+        for index, item in enumerate(node.value, start=1):
+            where = f"resource {name!r}: maintenance[{index}]"
+            fields = self.mapping(item, where, WINDOW_KEYS)
+            missing = WINDOW_KEYS - fields.keys()
+            if missing:
+                raise self.fail(item, f"{where} is missing {', '.join(sorted(missing))}")
+            start = self.instant(fields["start"], f"{where}.start")
+            end = self.instant(fields["end"], f"{where}.end")
+            if end <= start:
+                raise self.fail(item, f"{where}: end {end.isoformat()} is not after its start")
+            reason = self.scalar(fields["reason"], f"{where}.reason")
+            windows.append(WindowSpec(start, end, reason))
+        ordered = sorted(windows, key=lambda w: w.start)
+        for before, after in itertools.pairwise(ordered):
+            if after.start < before.end:
+                raise self.fail(node, f"resource {name!r}: maintenance windows overlap")
+        return tuple(windows)
+
+    def health_check(self, name: str, node: yaml.Node) -> HealthCheckSpec:
+        where = f"resource {name!r}: health_check"
+        fields = self.mapping(node, where, HEALTH_CHECK_KEYS)
+        if "type" not in fields or "target" not in fields:
+            raise self.fail(node, f"{where} needs type (tcp or http) and target")
+        kind = self.scalar(fields["type"], f"{where}.type")
+        target = self.scalar(fields["target"], f"{where}.target")
+        self.check_target(kind, target, fields, where)
+
+        def number(key: str, low: float, high: float, default: float) -> float:
+            if key not in fields:
+                return default
+            return self.number(fields[key], f"{where}.{key}", low, high)
+
+        return HealthCheckSpec(
+            kind,
+            target,
+            expect_status=int(number("expect_status", 100, 599, 200)),
+            interval=number("interval", 0.1, 86400, 30.0),
+            timeout=number("timeout", 0.05, 600, 5.0),
+            failures=int(number("failures", 1, 100, 3)),
+        )
+
+    def check_target(
+        self, kind: str, target: str, fields: dict[str, yaml.Node], where: str
+    ) -> None:
+        if kind == "tcp":
+            host, _, port = target.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise self.fail(
+                    fields["target"], f"{where}.target must be host:port, not {target!r}"
+                )
+        elif kind == "http":
+            if not target.startswith(("http://", "https://")):
+                raise self.fail(
+                    fields["target"], f"{where}.target must be an http:// or https:// URL"
+                )
+        else:
+            raise self.fail(fields["type"], f"{where}.type must be tcp or http, not {kind!r}")
 
     def text(self, name: str, field: str, node: yaml.Node) -> str:
         if is_null(node):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from rentabot.domain import events, locking, queue
+from rentabot.domain import availability, events, locking, queue
 from rentabot.domain.events import Event
 from rentabot.domain.limits import Limits
 from rentabot.domain.models import Resource, parse_tags
@@ -31,6 +31,31 @@ def force_unlock(tx: Transaction, now: datetime, limits: Limits, resource_id: in
 
 
 @dataclass(frozen=True, slots=True)
+class WindowSpec:
+    """A maintenance window as the descriptor declares it."""
+
+    start: datetime
+    end: datetime
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class HealthCheckSpec:
+    """A probe of a resource: ``tcp`` connects to host:port, ``http`` expects a status.
+
+    After ``failures`` failed probes in a row the resource is marked unavailable with
+    the failure as the reason; it returns when a probe passes again. Times in seconds.
+    """
+
+    kind: str
+    target: str
+    expect_status: int = 200
+    interval: float = 30.0
+    timeout: float = 5.0
+    failures: int = 3
+
+
+@dataclass(frozen=True, slots=True)
 class ResourceSpec:
     """One resource as the descriptor declares it."""
 
@@ -39,6 +64,8 @@ class ResourceSpec:
     endpoint: str = ""
     tags_text: str = ""
     max_lock_duration: int = 86400
+    windows: tuple[WindowSpec, ...] = ()
+    health_check: HealthCheckSpec | None = None
 
 
 def sync_resources(
@@ -60,6 +87,7 @@ def sync_resources(
             counts["added"] += 1
         elif update_resource(tx, now, existing, spec):
             counts["updated"] += 1
+        sync_windows(tx, now, limits, spec)
 
     for resource in tx.resources():
         if resource.name in declared:
@@ -76,6 +104,27 @@ def sync_resources(
 
     queue.settle(tx, now, limits)
     return counts
+
+
+def sync_windows(tx: Transaction, now: datetime, limits: Limits, spec: ResourceSpec) -> None:
+    """Make the descriptor's windows on a resource match ``spec``; others stay as they are.
+
+    A declared window that has ended, or that overlaps a window added through the API,
+    is left out; the descriptor loader warns about ended ones.
+    """
+    resource = tx.resource_by_name(spec.name)
+    assert resource is not None
+    wanted = {(w.start, w.end, w.reason) for w in spec.windows if w.end > now}
+    present = {(w.start, w.end, w.reason): w for w in resource.windows if w.from_descriptor}
+
+    for key, window in present.items():
+        if key not in wanted:
+            availability.remove_window(tx, now, limits, resource.id, window.id, True)
+    for start, end, reason in sorted(wanted - present.keys()):
+        current = tx.resource(resource.id)
+        assert current is not None
+        if current.window_overlapping(start, end) is None:
+            availability.add_window(tx, now, limits, resource.id, start, end, reason, True)
 
 
 def add_resource(tx: Transaction, now: datetime, spec: ResourceSpec) -> None:

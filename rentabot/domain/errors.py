@@ -9,6 +9,8 @@
     │   └── ReservationNotFound         unknown id, or a reservation that has ended
     ├── LockRefused
     │   ├── ResourceLocked              another client holds the lock
+    │   ├── ResourceUnavailable         out of rotation (admin, health check, maintenance)
+    │   ├── WindowConflict              the lock would run into a maintenance window
     │   ├── ResourceReserved            the queue owes the resource to a reservation
     │   └── NoFreeResource              every match is locked or reserved
     ├── LockTokenRejected
@@ -18,7 +20,12 @@
     │   ├── MissingCriterion            lock by criteria without id, name or tag
     │   ├── TtlTooLong                  above the resource's max-lock-duration
     │   ├── ValueOutOfRange             a number outside the configured limits
-    │   └── NeverSatisfiable            too few resources could ever serve a reservation
+    │   ├── NeverSatisfiable            too few resources could ever serve a reservation
+    │   └── InstantInPast               an `until` or window end that has already passed
+    ├── MaintenanceStateError
+    │   ├── WindowNotFound              no such window on this resource
+    │   ├── WindowOverlap               a new window overlaps an existing one
+    │   └── WindowFromDescriptor        the descriptor declares it; remove it there
     ├── NotAuthenticated                no key, or a key that matches no token
     ├── Forbidden
     │   ├── AdminOnly                   an administrator's request from someone else
@@ -128,6 +135,48 @@ class ResourceReserved(LockRefused):
             "POST /api/v1/reservations to wait your turn",
             resource_id=resource_id,
             reserved_for=reservation_id,
+        )
+
+
+class ResourceUnavailable(LockRefused):
+    def __init__(
+        self,
+        resource_id: int,
+        name: str,
+        reason: str,
+        until: datetime | None,
+        action: str = "lock",
+    ) -> None:
+        back = f" until {format_instant(until)}" if until else ""
+        super().__init__(
+            f"cannot {action} resource {resource_id} ({name!r}): it is unavailable{back} "
+            f"({reason}); pick another resource, or reserve by tags to wait for one",
+            resource_id=resource_id,
+            unavailable_reason=reason,
+            unavailable_until=until.isoformat() if until else None,
+        )
+
+
+class WindowConflict(LockRefused):
+    def __init__(
+        self,
+        resource_id: int,
+        name: str,
+        window_id: str,
+        start: datetime,
+        end: datetime,
+        reason: str,
+        action: str = "a lock",
+    ) -> None:
+        super().__init__(
+            f"{action} of resource {resource_id} ({name!r}) would run into the maintenance "
+            f"window {window_id} ({reason}) from {format_instant(start)} to "
+            f"{format_instant(end)}; ask for a shorter ttl, or another resource",
+            resource_id=resource_id,
+            window_id=window_id,
+            window_start=start.isoformat(),
+            window_end=end.isoformat(),
+            window_reason=reason,
         )
 
 
@@ -251,6 +300,50 @@ class OriginRejected(Forbidden):
             f"requests from web pages at {origin!r} may not change anything; call the API "
             "from a script or CI job, or add that origin to auth.allowed_origins",
             origin=origin,
+        )
+
+
+class InstantInPast(InvalidRequest):
+    def __init__(self, field: str, value: datetime, now: datetime) -> None:
+        super().__init__(
+            f"{field}={value.isoformat()} has already passed (it is now "
+            f"{format_instant(now)}); give a time in the future, with a UTC offset",
+            field=field,
+        )
+
+
+class MaintenanceStateError(RentabotError):
+    """A maintenance window request that conflicts with the windows already there."""
+
+
+class WindowNotFound(MaintenanceStateError):
+    def __init__(self, resource_id: int, window_id: str) -> None:
+        super().__init__(
+            f"resource {resource_id} has no maintenance window {window_id!r}; list them with "
+            f"GET /api/v1/resources/{resource_id}/maintenance",
+            resource_id=resource_id,
+            window_id=window_id,
+        )
+
+
+class WindowOverlap(MaintenanceStateError):
+    def __init__(self, resource_id: int, window_id: str, start: datetime, end: datetime) -> None:
+        super().__init__(
+            f"the new window overlaps window {window_id} of resource {resource_id} "
+            f"({format_instant(start)} to {format_instant(end)}); change its times or delete "
+            "that window first",
+            resource_id=resource_id,
+            window_id=window_id,
+        )
+
+
+class WindowFromDescriptor(MaintenanceStateError):
+    def __init__(self, resource_id: int, window_id: str) -> None:
+        super().__init__(
+            f"window {window_id} of resource {resource_id} is declared in the resource "
+            "descriptor; remove it there and restart or import the descriptor",
+            resource_id=resource_id,
+            window_id=window_id,
         )
 
 

@@ -1,4 +1,5 @@
-"""Deadlines: lock expiry, the end of a reservation's wait, and the end of a claim window.
+"""Deadlines: lock expiry, the end of a reservation's wait and of a claim window, and the
+end of an unavailability and the start and end of a maintenance window.
 
 Each deadline takes effect at its exact instant. The timer calls :func:`process_due`
 when the next deadline arrives, and every write transaction calls it first as well,
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from rentabot.domain.availability import apply_availability_deadlines
 from rentabot.domain.limits import Limits
 from rentabot.domain.locking import release_lock
 from rentabot.domain.models import ReservationStatus
@@ -33,9 +35,10 @@ class Deadline:
 
 def due_deadlines(tx: Transaction, now: datetime) -> list[Deadline]:
     found: list[Deadline] = []
-    for resource in tx.locks_expiring_by(now):
-        assert resource.lock is not None
-        found.append(Deadline(resource.lock.expires_at, 0, str(resource.id)))
+    for resource in tx.resources_due_by(now):
+        deadline = resource.next_deadline()
+        assert deadline is not None
+        found.append(Deadline(deadline, 0, str(resource.id)))
 
     for reservation in tx.reservations_due_by(now):
         if reservation.status is ReservationStatus.PENDING:
@@ -59,33 +62,45 @@ def process_due(tx: Transaction, now: datetime, limits: Limits) -> int:
             return applied
 
         for deadline in deadlines:
-            fulfilled = apply_deadline(tx, now, limits, deadline)
+            collect_again = apply_deadline(tx, now, limits, deadline)
             applied += 1
-            if fulfilled:
-                # A fulfilment adds locks and claim windows: collect the deadlines again.
+            if collect_again:
+                # New or later deadlines may now be due: collect them again, in time order.
                 break
 
 
 def apply_deadline(tx: Transaction, now: datetime, limits: Limits, deadline: Deadline) -> bool:
-    """Apply one deadline unless its lock or reservation changed since it was read.
+    """Apply one deadline unless its resource or reservation changed since it was read.
 
-    Returns True if a reservation was fulfilled as a result.
+    Returns True when the deadlines must be collected again: a reservation was fulfilled
+    (new locks and claim windows), or the resource has a further deadline already due.
     """
     if deadline.rank == 0:
-        return expire_lock(tx, now, limits, int(deadline.key), deadline.at)
+        return apply_resource_deadline(tx, now, limits, int(deadline.key), deadline.at)
     return expire_reservation(tx, now, limits, deadline.key, deadline.at)
 
 
-def expire_lock(
+def apply_resource_deadline(
     tx: Transaction, now: datetime, limits: Limits, resource_id: int, at: datetime
 ) -> bool:
     resource = tx.resource(resource_id)
-    if resource is None or resource.lock is None or resource.lock.expires_at != at:
-        return False  # Unlocked or extended since the deadline was read.
+    if resource is None or resource.next_deadline() != at:
+        return False  # Changed since the deadline was read.
 
-    lock = release_lock(tx, resource, at, "expired")
-    note_lock_ended(tx, at, lock.reservation_id)
-    return bool(settle(tx, at, limits, freed=[resource], stamp=now))
+    freed = False
+    lock = resource.lock
+    if lock is not None and lock.expires_at <= at:
+        release_lock(tx, resource, at, "expired")
+        note_lock_ended(tx, at, lock.reservation_id)
+        freed = True
+        if resource.retired:
+            return False  # Removed from the descriptor: deleted with its lock.
+    if apply_availability_deadlines(tx, resource, at):
+        freed = True
+
+    fulfilled = settle(tx, at, limits, freed=[resource], stamp=now) if freed else []
+    later = resource.next_deadline()
+    return bool(fulfilled) or (later is not None and later <= now)
 
 
 def expire_reservation(

@@ -16,8 +16,10 @@ from rentabot.domain.errors import (
     ResourceLocked,
     ResourceNotFound,
     ResourceReserved,
+    ResourceUnavailable,
     TtlTooLong,
     ValueOutOfRange,
+    WindowConflict,
     WrongLockToken,
 )
 from rentabot.domain.events import Event
@@ -63,6 +65,8 @@ def ensure_lockable(resource: Resource, now: datetime, limits: Limits) -> None:
     lock = resource.held_lock(now)
     if lock is not None:
         raise ResourceLocked(resource.id, resource.name, lock.holder.label, lock.expires_at)
+
+    check_available(resource, now)
 
     if resource.reserved_for is not None and limits.queue_policy is QueuePolicy.STRICT:
         raise ResourceReserved(resource.id, resource.name, resource.reserved_for)
@@ -123,6 +127,7 @@ def lock_by_id(
     resource = require_resource(tx, resource_id)
     ensure_lockable(resource, now, limits)
     granted_ttl = resolve_ttl(resource, ttl, limits)
+    check_no_window(resource, now, now + timedelta(seconds=granted_ttl))
 
     lock = grant_lock(tx, resource, now, granted_ttl, holder)
     return resource, lock
@@ -169,19 +174,60 @@ def lock_first_tagged(
     free = [r for r in matches if is_free_for_direct_lock(r, now, limits)]
     if not free:
         raise NoFreeResource(tags, len(matches))
+    available = [r for r in free if r.unavailable_at(now) is None]
+    if not available:
+        check_available(free[0], now)
 
-    # The first free match in id order whose max-lock-duration allows the ttl. When none
-    # does, resolve_ttl raises TtlTooLong naming the first free match and its limit.
-    fitting = [r for r in free if ttl is None or ttl <= r.max_lock_duration]
-    resource = fitting[0] if fitting else free[0]
-    granted_ttl = resolve_ttl(resource, ttl, limits)
-    return resource, grant_lock(tx, resource, now, granted_ttl, holder)
+    # The first free match in id order whose max-lock-duration allows the ttl and that no
+    # maintenance window interrupts. When none fits, the checks below raise for the first.
+    for resource in available:
+        if ttl is not None and ttl > resource.max_lock_duration:
+            continue
+        granted_ttl = resolve_ttl(resource, ttl, limits)
+        if lockable_for(resource, now, granted_ttl):
+            return resource, grant_lock(tx, resource, now, granted_ttl, holder)
+
+    first = available[0]
+    granted_ttl = resolve_ttl(first, ttl, limits)
+    check_no_window(first, now, now + timedelta(seconds=granted_ttl))
+    raise AssertionError("a free, available resource fitted no rule and raised nothing")
 
 
 def is_free_for_direct_lock(resource: Resource, now: datetime, limits: Limits) -> bool:
     if resource.held_lock(now) is not None:
         return False
     return resource.reserved_for is None or limits.queue_policy is QueuePolicy.BACKFILL
+
+
+def check_available(resource: Resource, now: datetime, action: str = "lock") -> None:
+    unavailable = resource.unavailable_at(now)
+    if unavailable is not None:
+        raise ResourceUnavailable(
+            resource.id, resource.name, unavailable.reason, unavailable.until, action
+        )
+
+
+def check_no_window(
+    resource: Resource, start: datetime, end: datetime, action: str = "a lock"
+) -> None:
+    window = resource.window_overlapping(start, end)
+    if window is not None:
+        raise WindowConflict(
+            resource.id,
+            resource.name,
+            window.id,
+            window.start,
+            window.end,
+            window.reason,
+            action,
+        )
+
+
+def lockable_for(resource: Resource, at: datetime, ttl: int) -> bool:
+    """Tell whether ``resource`` may be locked from ``at`` for ``ttl`` seconds."""
+    if resource.unavailable_at(at) is not None:
+        return False
+    return resource.window_overlapping(at, at + timedelta(seconds=ttl)) is None
 
 
 def held_lock_with_token(resource: Resource, now: datetime, token: str | None, action: str) -> Lock:
@@ -258,8 +304,10 @@ def extend(
     resource = require_resource(tx, resource_id)
     lock = held_lock_with_token(resource, now, token, "extend")
     check_range("additional-ttl", additional_ttl, 1, limits.max_ttl)
+    check_available(resource, now, "extend the lock of")
 
     new_expiry = max(lock.expires_at, now + timedelta(seconds=additional_ttl))
+    check_no_window(resource, now, new_expiry, "an extension")
     total = new_expiry - lock.acquired_at
     if total > timedelta(seconds=resource.max_lock_duration):
         raise TtlTooLong(

@@ -13,6 +13,7 @@ class ResourceStatus(enum.StrEnum):
     AVAILABLE = "available"
     LOCKED = "locked"
     RESERVED = "reserved"
+    UNAVAILABLE = "unavailable"
 
 
 class ReservationStatus(enum.StrEnum):
@@ -101,6 +102,52 @@ class Lock:
         return now < self.expires_at
 
 
+class UnavailabilitySource(enum.StrEnum):
+    """Who took a resource out of rotation; a health check never overrides an admin."""
+
+    ADMIN = "admin"
+    HEALTH_CHECK = "health-check"
+    MAINTENANCE = "maintenance"
+
+
+@dataclass(frozen=True, slots=True)
+class Unavailability:
+    """A resource taken out of rotation by an admin or a failing health check.
+
+    It returns by itself at ``until``, if set.
+    """
+
+    reason: str
+    since: datetime
+    until: datetime | None = None
+    source: UnavailabilitySource = UnavailabilitySource.ADMIN
+
+    def active_at(self, instant: datetime) -> bool:
+        return self.until is None or instant < self.until
+
+
+@dataclass(frozen=True, slots=True)
+class MaintenanceWindow:
+    """Planned work: the resource is unavailable from ``start`` to ``end``.
+
+    ``started`` records that the start was announced, so it is announced once.
+    ``from_descriptor`` marks windows the descriptor declares, which sync replaces.
+    """
+
+    id: str
+    start: datetime
+    end: datetime
+    reason: str
+    from_descriptor: bool = False
+    started: bool = False
+
+    def covers(self, instant: datetime) -> bool:
+        return self.start <= instant < self.end
+
+    def overlaps(self, start: datetime, end: datetime) -> bool:
+        return self.start < end and start < self.end
+
+
 @dataclass(frozen=True, slots=True)
 class EndedLock:
     """The last lock of a resource that ended by expiry, kept to find forgetful pipelines."""
@@ -133,6 +180,8 @@ class Resource:
     reserved_for: str | None = None
     last_expired_lock: EndedLock | None = None
     retired: bool = False
+    unavailability: Unavailability | None = None
+    windows: tuple[MaintenanceWindow, ...] = ()
 
     def clone(self) -> Resource:
         return Resource(
@@ -148,6 +197,8 @@ class Resource:
             self.reserved_for,
             self.last_expired_lock,
             self.retired,
+            self.unavailability,
+            self.windows,
         )
 
     def held_lock(self, now: datetime) -> Lock | None:
@@ -157,7 +208,40 @@ class Resource:
             return lock
         return None
 
+    def unavailable_at(self, instant: datetime) -> Unavailability | None:
+        """Return why the resource cannot be locked at ``instant``, or None if it can be."""
+        if self.unavailability is not None and self.unavailability.active_at(instant):
+            return self.unavailability
+        for window in self.windows:
+            if window.covers(instant):
+                return Unavailability(
+                    window.reason, window.start, window.end, UnavailabilitySource.MAINTENANCE
+                )
+        return None
+
+    def window_overlapping(self, start: datetime, end: datetime) -> MaintenanceWindow | None:
+        for window in self.windows:
+            if window.overlaps(start, end):
+                return window
+        return None
+
+    def next_deadline(self) -> datetime | None:
+        """Return the next instant at which this resource changes by itself, if any.
+
+        That is a lock's expiry, the end of an unavailability, or a window's start or end.
+        """
+        instants = []
+        if self.lock is not None:
+            instants.append(self.lock.expires_at)
+        if self.unavailability is not None and self.unavailability.until is not None:
+            instants.append(self.unavailability.until)
+        for window in self.windows:
+            instants.append(window.end if window.started else window.start)
+        return min(instants) if instants else None
+
     def status(self, now: datetime) -> ResourceStatus:
+        if self.unavailable_at(now) is not None:
+            return ResourceStatus.UNAVAILABLE
         if self.held_lock(now) is not None:
             return ResourceStatus.LOCKED
         if self.reserved_for is not None:

@@ -59,8 +59,8 @@ class Transaction(Protocol):
         ...
 
     # Deadlines
-    def locks_expiring_by(self, instant: datetime) -> list[Resource]:
-        """Return resources whose lock expires at or before ``instant``."""
+    def resources_due_by(self, instant: datetime) -> list[Resource]:
+        """Return resources whose ``next_deadline()`` is at or before ``instant``."""
         ...
 
     def reservations_due_by(self, instant: datetime) -> list[Reservation]:

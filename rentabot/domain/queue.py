@@ -25,7 +25,13 @@ from rentabot.domain.errors import (
 )
 from rentabot.domain.events import Event
 from rentabot.domain.limits import Limits
-from rentabot.domain.locking import check_range, grant_lock, release_lock
+from rentabot.domain.locking import (
+    check_no_window,
+    check_range,
+    grant_lock,
+    lockable_for,
+    release_lock,
+)
 from rentabot.domain.models import (
     ENDED_RESERVATION_STATUSES,
     Actor,
@@ -148,16 +154,19 @@ def settle(
     earmarks: dict[int, str] = {}
     fulfilled: list[Reservation] = []
     for reservation in pending:
+        wanted = [r for r in tx.resources_with_tags(reservation.tags) if reservation.wants(r)]
         candidates = [
             resource
-            for resource in tx.resources_with_tags(reservation.tags)
-            if reservation.wants(resource)
-            and resource.held_lock(at) is None
+            for resource in wanted
+            if resource.held_lock(at) is None
+            and lockable_for(resource, at, reservation.ttl)
             and resource.id not in earmarks
         ]
         if len(candidates) >= reservation.quantity:
             fulfil(tx, stamp, limits, reservation, candidates[: reservation.quantity])
             fulfilled.append(reservation)
+        elif end_if_hopeless(tx, at, reservation, wanted):
+            continue
         elif limits.queue_policy is QueuePolicy.STRICT:
             # Keep what this reservation could use, so nothing younger takes it first.
             for resource in candidates:
@@ -165,6 +174,50 @@ def settle(
 
     write_earmarks(tx, at, earmarks)
     return fulfilled
+
+
+def end_if_hopeless(
+    tx: Transaction, at: datetime, reservation: Reservation, wanted: list[Resource]
+) -> bool:
+    """End a reservation that cannot be served before its wait ends, saying why.
+
+    Only known ends count: an unavailability with an ``until``, or a maintenance window,
+    that lasts past the end of the wait. A resource out of rotation with no end in sight
+    may come back at any moment, so it still counts as possible.
+    """
+    blocked = [r for r in wanted if blocked_past(r, at, reservation.expires_at)]
+    possible = len(wanted) - len(blocked)
+    if possible >= reservation.quantity:
+        return False
+
+    reasons = "; ".join(
+        f"{r.name}: {unavailable.reason}"
+        for r in blocked
+        if (unavailable := r.unavailable_at(at)) is not None
+    )
+    end_reservation(
+        tx,
+        at,
+        reservation,
+        ReservationStatus.EXPIRED,
+        f"can never be fulfilled before its wait ends at {reservation.expires_at.isoformat()}: "
+        f"it needs {reservation.quantity}, and only {possible} of the resources it can use "
+        f"will be available by then ({reasons})",
+    )
+    return True
+
+
+def blocked_past(resource: Resource, at: datetime, instant: datetime) -> bool:
+    """Tell whether ``resource`` is known to stay unavailable from ``at`` past ``instant``.
+
+    A return exactly at ``instant`` still counts as in time: deadlines of resources are
+    applied before those of reservations due at the same instant.
+    """
+    current = resource.unavailability
+    if current is not None and current.until is not None:
+        if current.active_at(at) and current.until > instant:
+            return True
+    return any(w.start <= at and w.end > instant for w in resource.windows)
 
 
 def write_earmarks(tx: Transaction, at: datetime, earmarks: dict[int, str]) -> None:
@@ -242,12 +295,22 @@ def claim(
     assert reservation.claim_expires_at is not None
     if reservation.claim_expires_at <= now:
         raise ClaimWindowPassed(reservation_id, reservation.claim_expires_at)
+    check_locks_clear_of_windows(tx, now, reservation)
 
     reservation.status = ReservationStatus.CLAIMED
     reservation.claimed_at = now
     tx.put_reservation(reservation)
     tx.emit(Event(events.RESERVATION_CLAIMED, now, reservation_id=reservation_id))
     return reservation
+
+
+def check_locks_clear_of_windows(tx: Transaction, now: datetime, reservation: Reservation) -> None:
+    """Refuse a claim whose locks run into maintenance planned after the fulfilment."""
+    for resource_id, token in zip(reservation.resource_ids, reservation.lock_tokens, strict=True):
+        resource = tx.resource(resource_id)
+        if resource is None or resource.lock is None or resource.lock.token != token:
+            continue
+        check_no_window(resource, now, resource.lock.expires_at, "a claim")
 
 
 def cancel(

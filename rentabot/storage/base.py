@@ -78,6 +78,13 @@ class Store(abc.ABC):
         """Deliver every committed change to ``handler``; only shared stores implement it."""
         raise NotImplementedError(f"the {self.kind} store is not shared between processes")
 
+    async def lead_background_work(self) -> bool:
+        """Tell whether this process runs the background work (health checks) now.
+
+        Only one process sharing a store may; a store used by one process always leads.
+        """
+        return True
+
     def default_clock(self) -> Clock | None:
         """Return the clock this store's service should use, or None for the system clock."""
         return None

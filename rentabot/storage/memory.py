@@ -57,7 +57,7 @@ class MemoryState:
 
         # Deadline heaps; entries go stale when a lock or reservation changes, and are
         # skipped when read. The heaps are rebuilt when stale entries pile up.
-        self.lock_deadlines: list[tuple[datetime, int]] = []
+        self.resource_deadlines: list[tuple[datetime, int]] = []
         self.reservation_deadlines: list[tuple[datetime, str]] = []
 
     # Index maintenance
@@ -84,10 +84,10 @@ class MemoryState:
         else:
             self.reserved_ids.discard(resource_id)
 
-        if new is not None and new.lock is not None:
-            old_expiry = old.lock.expires_at if old is not None and old.lock else None
-            if old_expiry != new.lock.expires_at:
-                heapq.heappush(self.lock_deadlines, (new.lock.expires_at, new.id))
+        if new is not None:
+            deadline = new.next_deadline()
+            if deadline is not None and (old is None or old.next_deadline() != deadline):
+                heapq.heappush(self.resource_deadlines, (deadline, new.id))
 
     def index_reservation(self, old: Reservation | None, new: Reservation) -> None:
         was_pending = old is not None and old.status is ReservationStatus.PENDING
@@ -109,11 +109,13 @@ class MemoryState:
 
     def compact_deadlines(self) -> None:
         """Rebuild a deadline heap once most of its entries are stale."""
-        if len(self.lock_deadlines) > 2 * len(self.resources) + 1024:
-            self.lock_deadlines = [
-                (r.lock.expires_at, r.id) for r in self.resources.values() if r.lock is not None
+        if len(self.resource_deadlines) > 2 * len(self.resources) + 1024:
+            self.resource_deadlines = [
+                (deadline, r.id)
+                for r in self.resources.values()
+                if (deadline := r.next_deadline()) is not None
             ]
-            heapq.heapify(self.lock_deadlines)
+            heapq.heapify(self.resource_deadlines)
         if len(self.reservation_deadlines) > 2 * len(self.active_ids) + 1024:
             self.reservation_deadlines = []
             for reservation_id in self.active_ids:
@@ -123,8 +125,8 @@ class MemoryState:
             heapq.heapify(self.reservation_deadlines)
 
     def next_deadline(self) -> datetime | None:
-        lock_heap = self.lock_deadlines
-        while lock_heap and not self.lock_deadline_stands(*lock_heap[0]):
+        lock_heap = self.resource_deadlines
+        while lock_heap and not self.resource_deadline_stands(*lock_heap[0]):
             heapq.heappop(lock_heap)
         reservation_heap = self.reservation_deadlines
         while reservation_heap and not self.reservation_deadline_stands(*reservation_heap[0]):
@@ -133,9 +135,9 @@ class MemoryState:
         candidates = [heap[0][0] for heap in (lock_heap, reservation_heap) if heap]
         return min(candidates) if candidates else None
 
-    def lock_deadline_stands(self, at: datetime, resource_id: int) -> bool:
+    def resource_deadline_stands(self, at: datetime, resource_id: int) -> bool:
         resource = self.resources.get(resource_id)
-        return resource is not None and resource.lock is not None and resource.lock.expires_at == at
+        return resource is not None and resource.next_deadline() == at
 
     def reservation_deadline_stands(self, at: datetime, reservation_id: str) -> bool:
         reservation = self.reservations.get(reservation_id)
@@ -308,17 +310,17 @@ class MemoryTransaction:
 
     # Deadlines
 
-    def locks_expiring_by(self, instant: datetime) -> list[Resource]:
+    def resources_due_by(self, instant: datetime) -> list[Resource]:
         found = {}
-        for _, resource_id in heap_items_up_to(self.state.lock_deadlines, instant):
+        candidates = [i for _, i in heap_items_up_to(self.state.resource_deadlines, instant)]
+        candidates.extend(self.resource_writes)
+        for resource_id in candidates:
             resource = self._current(resource_id)
-            if resource is not None and resource.lock is not None:
-                if resource.lock.expires_at <= instant:
-                    found[resource_id] = resource.clone()
-        for resource_id, written in self.resource_writes.items():
-            if written is not None and written.lock is not None:
-                if written.lock.expires_at <= instant:
-                    found[resource_id] = written.clone()
+            if resource is None:
+                continue
+            deadline = resource.next_deadline()
+            if deadline is not None and deadline <= instant:
+                found[resource_id] = resource.clone()
         return list(found.values())
 
     def reservations_due_by(self, instant: datetime) -> list[Reservation]:

@@ -18,9 +18,12 @@ from rentabot.domain.models import (
     EndedLock,
     Holder,
     Lock,
+    MaintenanceWindow,
     Reservation,
     ReservationStatus,
     Resource,
+    Unavailability,
+    UnavailabilitySource,
     parse_tags,
 )
 
@@ -148,6 +151,25 @@ def resource_to_dict(resource: Resource) -> dict[str, Any]:
             "holder": holder_to_dict(lock.holder),
             "reservation_id": lock.reservation_id,
         },
+        "unavailable": None
+        if resource.unavailability is None
+        else {
+            "reason": resource.unavailability.reason,
+            "since": instant(resource.unavailability.since),
+            "until": instant(resource.unavailability.until),
+            "source": resource.unavailability.source.value,
+        },
+        "maintenance_windows": [
+            {
+                "id": w.id,
+                "start": instant(w.start),
+                "end": instant(w.end),
+                "reason": w.reason,
+                "from_descriptor": w.from_descriptor,
+                "started": w.started,
+            }
+            for w in resource.windows
+        ],
         "last_expired_lock": None
         if ended is None
         else {
@@ -162,6 +184,7 @@ def resource_to_dict(resource: Resource) -> dict[str, Any]:
 def resource_from_dict(data: dict[str, Any]) -> Resource:
     lock_data = data.get("lock")
     ended_data = data.get("last_expired_lock")
+    away = data.get("unavailable")
     return Resource(
         id=int(data["id"]),
         name=str(data["name"]),
@@ -190,6 +213,25 @@ def resource_from_dict(data: dict[str, Any]) -> Resource:
             expired_at=required_instant(ended_data["expired_at"]),
             fencing_token=int(ended_data["fencing_token"]),
             holder=holder_from_dict(ended_data.get("holder")),
+        ),
+        unavailability=None
+        if away is None
+        else Unavailability(
+            reason=str(away["reason"]),
+            since=required_instant(away["since"]),
+            until=parse_instant(away.get("until")),
+            source=UnavailabilitySource(away.get("source", "admin")),
+        ),
+        windows=tuple(
+            MaintenanceWindow(
+                id=str(w["id"]),
+                start=required_instant(w["start"]),
+                end=required_instant(w["end"]),
+                reason=str(w["reason"]),
+                from_descriptor=bool(w.get("from_descriptor", False)),
+                started=bool(w.get("started", False)),
+            )
+            for w in data.get("maintenance_windows", [])
         ),
     )
 

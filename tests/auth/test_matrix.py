@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
@@ -21,6 +20,11 @@ from tests.support.auth import (
 )
 from tests.support.servers import LAB_DESCRIPTOR, InProcessServer, in_process_server
 
+WINDOW = {
+    "start": "2030-01-01T00:00:00+00:00",
+    "end": "2030-01-01T02:00:00+00:00",
+    "reason": "firmware",
+}
 KEYS = {"none": None, "unknown": UNKNOWN_TOKEN, "user": CAROL_TOKEN, "admin": ADMIN_TOKEN}
 
 
@@ -180,6 +184,34 @@ CASES: dict[str, tuple[Callable[[Call], httpx.Response], tuple[int, ...], tuple[
         lambda c: c.as_tested("POST", f"/api/v1/reservations/{own_reservation(c)}/release"),
         (401, 401, 200, 200),
         (200, 200, 200, 200),
+    ),
+    "mark-unavailable": (
+        lambda c: c.as_tested("POST", "/api/v1/resources/5/unavailable", json={"reason": "repair"}),
+        (401, 401, 403, 200),
+        (200, 200, 200, 200),
+    ),
+    "mark-available": (
+        lambda c: c.as_tested("POST", "/api/v1/resources/5/available"),
+        (401, 401, 403, 200),
+        (200, 200, 200, 200),
+    ),
+    "list-windows": (
+        lambda c: c.as_tested("GET", "/api/v1/resources/5/maintenance"),
+        (200, 401, 200, 200),
+        (200, 200, 200, 200),
+    ),
+    "add-window": (
+        lambda c: c.as_tested("POST", "/api/v1/resources/6/maintenance", json=WINDOW),
+        (401, 401, 403, 201),
+        (201, 201, 201, 201),
+    ),
+    "delete-window": (
+        lambda c: c.as_tested(
+            "DELETE",
+            f"/api/v1/resources/7/maintenance/{c.setup('POST', '/api/v1/resources/7/maintenance', json=WINDOW).json()['id']}",
+        ),
+        (401, 401, 403, 204),
+        (204, 204, 204, 204),
     ),
     "audit": (
         lambda c: c.as_tested("GET", "/api/v1/audit"),

@@ -114,3 +114,100 @@ def test_missing_file_named(tmp_path: Path) -> None:
         load_descriptor(tmp_path / "absent.yaml")
 
     assert "absent.yaml: cannot read" in str(raised.value)
+
+
+def test_maintenance_and_health_check_read(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "rig:\n"
+        "  maintenance:\n"
+        "    - {start: '2030-01-01T08:00:00+00:00', end: '2030-01-01T10:00:00+00:00', reason: firmware}\n"
+        "  health_check: {type: http, target: 'http://10.0.0.5/status', expect_status: 204, interval: 10, timeout: 2, failures: 4}\n"
+        "pi:\n"
+        "  health_check: {type: tcp, target: '10.0.0.6:22'}\n",
+    )
+
+    rig, pi = load_descriptor(path).resources
+
+    assert [(w.start.hour, w.end.hour, w.reason) for w in rig.windows] == [(8, 10, "firmware")]
+    assert rig.health_check is not None
+    assert (rig.health_check.kind, rig.health_check.expect_status) == ("http", 204)
+    assert (rig.health_check.interval, rig.health_check.timeout, rig.health_check.failures) == (
+        10,
+        2,
+        4,
+    )
+    assert pi.health_check is not None
+    assert (pi.health_check.kind, pi.health_check.target, pi.health_check.failures) == (
+        "tcp",
+        "10.0.0.6:22",
+        3,
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a:\n  maintenance: {start: x}\n", "maintenance must be a list"),
+        (
+            "a:\n  maintenance:\n    - {start: '2030-01-01T08:00:00+00:00', reason: x}\n",
+            "maintenance[1] is missing end",
+        ),
+        (
+            "a:\n  maintenance:\n    - {start: '2030-01-01T08:00:00', end: '2030-01-01T09:00:00+00:00', reason: x}\n",
+            "has no UTC offset",
+        ),
+        (
+            "a:\n  maintenance:\n    - {start: soon, end: '2030-01-01T09:00:00+00:00', reason: x}\n",
+            "must be an ISO 8601 time",
+        ),
+        (
+            "a:\n  maintenance:\n    - {start: '2030-01-01T09:00:00+00:00', end: '2030-01-01T08:00:00+00:00', reason: x}\n",
+            "is not after its start",
+        ),
+        (
+            "a:\n  maintenance:\n    - {start: '2030-01-01T08:00:00+00:00', end: '2030-01-01T10:00:00+00:00', reason: x}\n    - {start: '2030-01-01T09:00:00+00:00', end: '2030-01-01T11:00:00+00:00', reason: y}\n",
+            "maintenance windows overlap",
+        ),
+        (
+            "a:\n  maintenance:\n    - {start: '2030-01-01T08:00:00+00:00', end: '2030-01-01T10:00:00+00:00', reason: x, who: me}\n",
+            "unknown key 'who'",
+        ),
+        ("a:\n  health_check: {type: ping, target: x}\n", "type must be tcp or http"),
+        ("a:\n  health_check: {type: tcp, target: 'host'}\n", "target must be host:port"),
+        (
+            "a:\n  health_check: {type: http, target: 'ftp://x'}\n",
+            "must be an http:// or https:// URL",
+        ),
+        ("a:\n  health_check: {type: tcp}\n", "needs type (tcp or http) and target"),
+        (
+            "a:\n  health_check: {type: tcp, target: 'h:1', interval: 0}\n",
+            "health_check.interval=0 is outside",
+        ),
+        ("a:\n  health_check: {type: tcp, target: 'h:1', failures: lots}\n", "must be a number"),
+        ("a:\n  health_check: {type: tcp, target: 'h:1', retries: 3}\n", "unknown key 'retries'"),
+    ],
+    ids=[
+        "windows-not-list",
+        "window-missing-end",
+        "window-naive-time",
+        "window-bad-time",
+        "window-backwards",
+        "windows-overlap",
+        "window-unknown-key",
+        "check-bad-type",
+        "check-tcp-target",
+        "check-http-target",
+        "check-no-target",
+        "check-zero-interval",
+        "check-text-failures",
+        "check-unknown-key",
+    ],
+)
+def test_bad_maintenance_or_check_named(tmp_path: Path, text: str, expected: str) -> None:
+    path = write(tmp_path, text)
+
+    with pytest.raises(DescriptorError) as raised:
+        load_descriptor(path)
+
+    assert expected in str(raised.value)

@@ -21,10 +21,20 @@ from rentabot.api.schemas import (
     ResourceListBody,
 )
 from rentabot.api.views import instant, lock_body, resource_body
-from rentabot.domain.models import Role
+from rentabot.domain.models import ResourceStatus, Role
 from rentabot.service import LockService
 
 router = APIRouter(prefix="/api/v1", tags=["resources"])
+
+
+def split_tags(entries: list[str] | None) -> list[str]:
+    """Read tag parameters, each one tag or several separated by commas."""
+    return [part.strip() for entry in entries or [] for part in entry.split(",") if part.strip()]
+
+
+def is_available(status: ResourceStatus) -> bool:
+    return status is ResourceStatus.AVAILABLE
+
 
 Service = Annotated[LockService, Depends(get_service)]
 ResourceId = Annotated[int, Path(description="Resource id, as listed by GET /api/v1/resources.")]
@@ -32,10 +42,29 @@ OptionalLockBody = Annotated[LockRequest | None, Body()]
 
 
 @router.get("/resources", response_model=ResourceListBody, responses=error_responses(401, 503))
-async def list_resources(service: Service, viewer: Reader) -> Response:
-    """List every resource with its lock state."""
+async def list_resources(
+    service: Service,
+    viewer: Reader,
+    available: Annotated[
+        bool | None,
+        Query(description="true: only resources that can be locked now; false: the others."),
+    ] = None,
+    tag: Annotated[
+        list[str] | None, Query(description="Only resources carrying all these tags.")
+    ] = None,
+) -> Response:
+    """List every resource with its lock state, optionally filtered.
+
+    With no filter the answer is rentabot 1.0.0's: every resource, in id order.
+    """
     listing = await service.list_resources()
-    bodies = [resource_body(resource, listing.now, viewer) for resource in listing.resources]
+    wanted = frozenset(split_tags(tag))
+    bodies = [
+        resource_body(resource, listing.now, viewer)
+        for resource in listing.resources
+        if resource.has_tags(wanted)
+        and (available is None or is_available(resource.status(listing.now)) == available)
+    ]
     return FastJSONResponse({"resources": bodies})
 
 
@@ -71,7 +100,7 @@ async def lock_by_criteria(
 
     With tags, the first free resource in id order that carries all of them is locked.
     """
-    tags = [part.strip() for entry in tag or [] for part in entry.split(",") if part.strip()]
+    tags = split_tags(tag)
     # rentabot 1.0.0 reads id=0 as no id at all; ids start at 1, so nothing is lost.
     resource_id = id or None
     ttl, label = (body.ttl, body.locked_by_label) if body is not None else (None, None)

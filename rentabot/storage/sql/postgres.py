@@ -55,6 +55,7 @@ T = TypeVar("T")
 # First half of the advisory lock key taken by every writer; the second half is a hash of
 # the schema, so two deployments in one database do not wait for each other.
 WRITE_LOCK_KEY = 727_100_002
+LEADER_LOCK_KEY = 727_100_003
 CONNECT_TIMEOUT_SECONDS = 3
 # A statement (waiting for the write lock included) that runs longer fails with 503
 # rather than holding a request forever.
@@ -152,6 +153,9 @@ class PostgresStore(Store):
         self.clock = DatabaseClock(self)
         self._writer = asyncio.Lock()
         self._listener: Listener | None = None
+        # Held open while this replica leads the background work; closing it lets another.
+        self._leader: psycopg.Connection[tuple[object, ...]] | None = None
+        self._leader_mutex = threading.Lock()
 
     def describe(self) -> str:
         return f"postgresql ({make_url(self.url).render_as_string(hide_password=True)})"
@@ -189,7 +193,37 @@ class PostgresStore(Store):
         if self._listener is not None:
             await anyio.to_thread.run_sync(self._listener.stop)
             self._listener = None
+        with self._leader_mutex:
+            if self._leader is not None:
+                self._leader.close()
+                self._leader = None
         self.engine.dispose()
+
+    async def lead_background_work(self) -> bool:
+        return await anyio.to_thread.run_sync(self._lead)
+
+    def _lead(self) -> bool:
+        """Hold a session advisory lock on a dedicated connection: its holder leads."""
+        with self._leader_mutex:
+            try:
+                if self._leader is None or self._leader.closed:
+                    self._leader = psycopg.connect(
+                        libpq_url(self.url),
+                        autocommit=True,
+                        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                    )
+                row = self._leader.execute(
+                    "SELECT pg_try_advisory_lock(%s, hashtext(current_schema()))",
+                    (LEADER_LOCK_KEY,),
+                ).fetchone()
+            except psycopg.Error as error:
+                logger.warning("leader.check_failed error=%s", str(error).strip().splitlines()[0])
+                if self._leader is not None:
+                    self._leader.close()
+                self._leader = None
+                return False
+            # A session lock is re-entrant: the leader gets true again each round.
+            return bool(row and row[0])
 
     # Transactions
 
@@ -236,7 +270,7 @@ class PostgresStore(Store):
         def query() -> datetime | None:
             with self._connection() as connection:
                 lock_deadline = connection.execute(
-                    select(func.min(resources.c.lock_expires_at))
+                    select(func.min(resources.c.next_deadline))
                 ).scalar()
                 reservation_deadline = connection.execute(
                     select(func.min(reservations.c.deadline))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import RowMapping
@@ -14,9 +15,12 @@ from rentabot.domain.models import (
     EndedLock,
     Holder,
     Lock,
+    MaintenanceWindow,
     Reservation,
     ReservationStatus,
     Resource,
+    Unavailability,
+    UnavailabilitySource,
     parse_tags,
 )
 
@@ -27,6 +31,7 @@ RowLike = RowMapping | Mapping[str, Any]
 def resource_to_row(resource: Resource) -> dict[str, Any]:
     lock = resource.lock
     ended = resource.last_expired_lock
+    away = resource.unavailability
     return {
         "id": resource.id,
         "name": resource.name,
@@ -51,6 +56,12 @@ def resource_to_row(resource: Resource) -> dict[str, Any]:
         "expired_label": ended.holder.label if ended else None,
         "expired_ip": ended.holder.ip if ended else None,
         "expired_token_name": ended.holder.token_name if ended else None,
+        "unavailable_reason": away.reason if away else None,
+        "unavailable_since": away.since if away else None,
+        "unavailable_until": away.until if away else None,
+        "unavailable_source": away.source.value if away else None,
+        "maintenance_windows": windows_to_json(resource.windows),
+        "next_deadline": resource.next_deadline(),
     }
 
 
@@ -86,6 +97,15 @@ def resource_from_row(row: RowLike) -> Resource:
         reserved_for=row["reserved_for"],
         last_expired_lock=ended,
         retired=bool(row["retired"]),
+        unavailability=None
+        if row["unavailable_reason"] is None
+        else Unavailability(
+            reason=row["unavailable_reason"],
+            since=row["unavailable_since"],
+            until=row["unavailable_until"],
+            source=UnavailabilitySource(row["unavailable_source"]),
+        ),
+        windows=windows_from_json(row["maintenance_windows"]),
     )
 
 
@@ -185,4 +205,35 @@ def audit_from_row(row: RowLike) -> AuditEntry:
         ip=row["ip"],
         detail=row["detail"],
         id=int(row["id"]),
+    )
+
+
+def windows_to_json(windows: tuple[MaintenanceWindow, ...]) -> str:
+    return json.dumps(
+        [
+            {
+                "id": w.id,
+                "start": w.start.isoformat(),
+                "end": w.end.isoformat(),
+                "reason": w.reason,
+                "from_descriptor": w.from_descriptor,
+                "started": w.started,
+            }
+            for w in windows
+        ],
+        separators=(",", ":"),
+    )
+
+
+def windows_from_json(text: str | None) -> tuple[MaintenanceWindow, ...]:
+    return tuple(
+        MaintenanceWindow(
+            id=item["id"],
+            start=datetime.fromisoformat(item["start"]),
+            end=datetime.fromisoformat(item["end"]),
+            reason=item["reason"],
+            from_descriptor=bool(item.get("from_descriptor", False)),
+            started=bool(item.get("started", False)),
+        )
+        for item in json.loads(text or "[]")
     )

@@ -91,6 +91,15 @@ resources = Table(
     Column("expired_label", Text, nullable=True),
     Column("expired_ip", String(64), nullable=True),
     Column("expired_token_name", String(256), nullable=True),
+    # Out of rotation, by an admin or a health check; NULL while in rotation.
+    Column("unavailable_reason", Text, nullable=True),
+    Column("unavailable_since", UTCDateTime, nullable=True),
+    Column("unavailable_until", UTCDateTime, nullable=True),
+    Column("unavailable_source", String(16), nullable=True),
+    # JSON list of maintenance windows; a few per resource at most.
+    Column("maintenance_windows", Text, nullable=False, server_default="[]"),
+    # The next instant this resource changes by itself (Resource.next_deadline()).
+    Column("next_deadline", UTCDateTime, nullable=True, index=True),
 )
 
 resource_tags = Table(

@@ -253,11 +253,11 @@ class SqlTransaction:
 
     # Deadlines
 
-    def locks_expiring_by(self, instant: datetime) -> list[Resource]:
+    def resources_due_by(self, instant: datetime) -> list[Resource]:
         rows = self.connection.execute(
             select(resources)
-            .where(resources.c.lock_expires_at <= instant)
-            .order_by(resources.c.lock_expires_at, resources.c.id)
+            .where(resources.c.next_deadline <= instant)
+            .order_by(resources.c.next_deadline, resources.c.id)
         )
         return self._load(rows.mappings())
 

@@ -30,6 +30,10 @@ const RESOURCE_EVENTS = [
   "resource.added",
   "resource.updated",
   "resource.removed",
+  "resource.unavailable",
+  "resource.available",
+  "maintenance.scheduled",
+  "maintenance.cancelled",
 ];
 const RESERVATION_EVENTS = [
   "reservation.created",
