@@ -13,8 +13,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-
-import httpx
+from typing import TYPE_CHECKING
 
 from rentabot.domain.audit import AuditRequest
 from rentabot.domain.commands import HealthCheckSpec
@@ -22,6 +21,9 @@ from rentabot.domain.errors import RentabotError
 from rentabot.domain.models import SYSTEM_ACTOR, UnavailabilitySource
 from rentabot.service import LockService
 from rentabot.storage.base import StoreUnavailable
+
+if TYPE_CHECKING:
+    import httpx
 
 logger = logging.getLogger(__name__)
 
@@ -34,10 +36,11 @@ class ProbeResult:
     detail: str
 
 
-async def probe(spec: HealthCheckSpec, client: httpx.AsyncClient) -> ProbeResult:
+async def probe(spec: HealthCheckSpec, client: httpx.AsyncClient | None) -> ProbeResult:
     """Run one probe; never raises, the result says what failed."""
     if spec.kind == "tcp":
         return await probe_tcp(spec)
+    assert client is not None, "start() creates the HTTP client when an http check exists"
     return await probe_http(spec, client)
 
 
@@ -58,6 +61,8 @@ async def probe_tcp(spec: HealthCheckSpec) -> ProbeResult:
 
 
 async def probe_http(spec: HealthCheckSpec, client: httpx.AsyncClient) -> ProbeResult:
+    import httpx
+
     try:
         response = await client.get(spec.target, timeout=spec.timeout)
     except httpx.TimeoutException:
@@ -79,10 +84,15 @@ class HealthChecker:
         self.service = service
         self.checks = checks
         self.tasks: list[asyncio.Task[None]] = []
-        # Probes never go through a proxy: targets are lab devices on the local network.
-        self.client = httpx.AsyncClient(trust_env=False, follow_redirects=False)
+        self.client: httpx.AsyncClient | None = None
 
     def start(self) -> None:
+        if any(spec.kind == "http" for spec in self.checks.values()):
+            # Imported here: httpx costs a few megabytes that a lab without checks need not pay.
+            import httpx
+
+            # Probes never go through a proxy: targets are lab devices on the local network.
+            self.client = httpx.AsyncClient(trust_env=False, follow_redirects=False)
         for name, spec in self.checks.items():
             task = asyncio.create_task(self.run(name, spec), name=f"rentabot-health-{name}")
             self.tasks.append(task)
@@ -96,7 +106,8 @@ class HealthChecker:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self.tasks.clear()
-        await self.client.aclose()
+        if self.client is not None:
+            await self.client.aclose()
 
     async def run(self, name: str, spec: HealthCheckSpec) -> None:
         failures = 0

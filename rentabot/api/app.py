@@ -81,6 +81,7 @@ def create_app(
         checker = HealthChecker(
             service, {spec.name: spec.health_check for spec in specs or [] if spec.health_check}
         )
+        del specs  # This frame lives as long as the application: let the descriptor go.
         checker.start()
         try:
             yield

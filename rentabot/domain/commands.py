@@ -30,6 +30,10 @@ def force_unlock(tx: Transaction, now: datetime, limits: Limits, resource_id: in
     return resource
 
 
+# A sync that changes more resources than this announces itself with one event.
+MAX_SYNC_EVENTS = 100
+
+
 @dataclass(frozen=True, slots=True)
 class WindowSpec:
     """A maintenance window as the descriptor declares it."""
@@ -79,13 +83,15 @@ def sync_resources(
     """
     counts = {"added": 0, "updated": 0, "removed": 0, "retired": 0}
     declared = {spec.name for spec in specs}
+    changes: list[Event] = []
 
     for spec in specs:
         existing = tx.resource_by_name(spec.name)
         if existing is None:
-            add_resource(tx, now, spec)
+            changes.append(add_resource(tx, now, spec))
             counts["added"] += 1
-        elif update_resource(tx, now, existing, spec):
+        elif (updated := update_resource(tx, now, existing, spec)) is not None:
+            changes.append(updated)
             counts["updated"] += 1
         sync_windows(tx, now, limits, spec)
 
@@ -99,11 +105,23 @@ def sync_resources(
                 counts["retired"] += 1
             continue
         tx.delete_resource(resource.id)
-        tx.emit(Event(events.RESOURCE_REMOVED, now, resource_id=resource.id))
+        changes.append(Event(events.RESOURCE_REMOVED, now, resource_id=resource.id))
         counts["removed"] += 1
 
+    announce_changes(tx, now, changes, counts)
     queue.settle(tx, now, limits)
     return counts
+
+
+def announce_changes(
+    tx: Transaction, now: datetime, changes: list[Event], counts: dict[str, int]
+) -> None:
+    """Emit one event per changed resource, or a single summary for a large sync."""
+    if len(changes) <= MAX_SYNC_EVENTS:
+        for change in changes:
+            tx.emit(change)
+        return
+    tx.emit(Event(events.RESOURCES_SYNCED, now, data=dict(counts)))
 
 
 def sync_windows(tx: Transaction, now: datetime, limits: Limits, spec: ResourceSpec) -> None:
@@ -127,7 +145,7 @@ def sync_windows(tx: Transaction, now: datetime, limits: Limits, spec: ResourceS
             availability.add_window(tx, now, limits, resource.id, start, end, reason, True)
 
 
-def add_resource(tx: Transaction, now: datetime, spec: ResourceSpec) -> None:
+def add_resource(tx: Transaction, now: datetime, spec: ResourceSpec) -> Event:
     resource = Resource(
         id=tx.id_for_name(spec.name),
         name=spec.name,
@@ -138,11 +156,13 @@ def add_resource(tx: Transaction, now: datetime, spec: ResourceSpec) -> None:
         max_lock_duration=spec.max_lock_duration,
     )
     tx.put_resource(resource)
-    tx.emit(Event(events.RESOURCE_ADDED, now, resource_id=resource.id))
+    return Event(events.RESOURCE_ADDED, now, resource_id=resource.id)
 
 
-def update_resource(tx: Transaction, now: datetime, resource: Resource, spec: ResourceSpec) -> bool:
-    """Copy the declared fields onto ``resource``; return True if anything changed."""
+def update_resource(
+    tx: Transaction, now: datetime, resource: Resource, spec: ResourceSpec
+) -> Event | None:
+    """Copy the declared fields onto ``resource``; return its event if anything changed."""
     before = (
         resource.description,
         resource.endpoint,
@@ -152,7 +172,7 @@ def update_resource(tx: Transaction, now: datetime, resource: Resource, spec: Re
     )
     after = (spec.description, spec.endpoint, spec.tags_text, spec.max_lock_duration, False)
     if before == after:
-        return False
+        return None
 
     resource.description = spec.description
     resource.endpoint = spec.endpoint
@@ -161,5 +181,4 @@ def update_resource(tx: Transaction, now: datetime, resource: Resource, spec: Re
     resource.max_lock_duration = spec.max_lock_duration
     resource.retired = False
     tx.put_resource(resource)
-    tx.emit(Event(events.RESOURCE_UPDATED, now, resource_id=resource.id))
-    return True
+    return Event(events.RESOURCE_UPDATED, now, resource_id=resource.id)

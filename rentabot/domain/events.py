@@ -26,6 +26,8 @@ RESERVATION_CANCELLED = "reservation.cancelled"
 RESERVATION_RELEASED = "reservation.released"
 # The whole state was replaced from a backup: listeners should reload everything.
 STORE_RESTORED = "store.restored"
+# A descriptor sync changed more resources than it is worth announcing one by one.
+RESOURCES_SYNCED = "resources.synced"
 
 
 @dataclass(frozen=True, slots=True)

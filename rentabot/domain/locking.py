@@ -6,6 +6,7 @@ import hmac
 import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 from rentabot.domain import events
 from rentabot.domain.errors import (
@@ -167,6 +168,26 @@ def lock_first_tagged(
     ttl: int | None,
     holder: Holder,
 ) -> tuple[Resource, Lock]:
+    # The first match in id order that can be locked as asked. Matches are read one at a
+    # time, so a pool of thousands costs only what comes before the first free one.
+    for resource in tx.iter_resources_with_tags(tags):
+        if resource.retired or not is_free_for_direct_lock(resource, now, limits):
+            continue
+        if resource.unavailable_at(now) is not None:
+            continue
+        if ttl is not None and ttl > resource.max_lock_duration:
+            continue
+        granted_ttl = resolve_ttl(resource, ttl, limits)
+        if lockable_for(resource, now, granted_ttl):
+            return resource, grant_lock(tx, resource, now, granted_ttl, holder)
+
+    raise_why_none_fits(tx, now, limits, tags, ttl)
+
+
+def raise_why_none_fits(
+    tx: Transaction, now: datetime, limits: Limits, tags: list[str], ttl: int | None
+) -> NoReturn:
+    """Raise the error that explains why no resource carrying ``tags`` can be locked."""
     matches = [r for r in tx.resources_with_tags(tags) if not r.retired]
     if not matches:
         raise NoResourceMatchesTags(tags)
@@ -178,19 +199,12 @@ def lock_first_tagged(
     if not available:
         check_available(free[0], now)
 
-    # The first free match in id order whose max-lock-duration allows the ttl and that no
-    # maintenance window interrupts. When none fits, the checks below raise for the first.
-    for resource in available:
-        if ttl is not None and ttl > resource.max_lock_duration:
-            continue
-        granted_ttl = resolve_ttl(resource, ttl, limits)
-        if lockable_for(resource, now, granted_ttl):
-            return resource, grant_lock(tx, resource, now, granted_ttl, holder)
-
+    # Every available match is too short for the ttl or runs into a window: the checks
+    # raise for the first one.
     first = available[0]
     granted_ttl = resolve_ttl(first, ttl, limits)
     check_no_window(first, now, now + timedelta(seconds=granted_ttl))
-    raise AssertionError("a free, available resource fitted no rule and raised nothing")
+    raise AssertionError("an available resource passed every check and was not locked")
 
 
 def is_free_for_direct_lock(resource: Resource, now: datetime, limits: Limits) -> bool:

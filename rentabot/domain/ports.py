@@ -8,7 +8,7 @@ Writers are serialised by the store, so the rules never see a half-done change.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -27,6 +27,10 @@ class Transaction(Protocol):
 
     def resources_with_tags(self, tags: Iterable[str]) -> list[Resource]:
         """Return the resources carrying all of ``tags``, in id order."""
+        ...
+
+    def iter_resources_with_tags(self, tags: Iterable[str]) -> Iterator[Resource]:
+        """Yield the resources carrying all of ``tags`` in id order, reading them lazily."""
         ...
 
     def reserved_resources(self) -> list[Resource]:

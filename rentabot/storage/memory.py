@@ -12,7 +12,7 @@ import bisect
 import heapq
 import threading
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Protocol, TypeVar
@@ -231,6 +231,19 @@ class MemoryTransaction:
             if resource is not None and wanted <= resource.tags:
                 found.append(resource.clone())
         return found
+
+    def iter_resources_with_tags(self, tags: Iterable[str]) -> Iterator[Resource]:
+        wanted = frozenset(tags)
+        if not wanted or self.resource_writes:
+            yield from self.resources_with_tags(wanted)
+            return
+        index = self.state.ids_by_tag
+        smallest = min(wanted, key=lambda tag: len(index.get(tag, ())))
+        resources = self.state.resources
+        for resource_id in index.get(smallest, ()):
+            resource = resources.get(resource_id)
+            if resource is not None and wanted <= resource.tags:
+                yield resource.clone()
 
     def reserved_resources(self) -> list[Resource]:
         ids = set(self.state.reserved_ids) | set(self.resource_writes)

@@ -11,7 +11,7 @@ from rentabot.api.audit import request_audit
 from rentabot.api.auth import Reader, User
 from rentabot.api.deps import get_service
 from rentabot.api.errors import error_responses
-from rentabot.api.responses import FastJSONResponse
+from rentabot.api.responses import FastJSONResponse, json_list_response
 from rentabot.api.schemas import (
     ExtendBody,
     LockBody,
@@ -59,13 +59,15 @@ async def list_resources(
     """
     listing = await service.list_resources()
     wanted = frozenset(split_tags(tag))
-    bodies = [
-        resource_body(resource, listing.now, viewer)
+    selected = [
+        resource
         for resource in listing.resources
         if resource.has_tags(wanted)
         and (available is None or is_available(resource.status(listing.now)) == available)
     ]
-    return FastJSONResponse({"resources": bodies})
+    return json_list_response(
+        "resources", selected, lambda resource: resource_body(resource, listing.now, viewer)
+    )
 
 
 @router.get(

@@ -209,6 +209,8 @@ def audit_from_row(row: RowLike) -> AuditEntry:
 
 
 def windows_to_json(windows: tuple[MaintenanceWindow, ...]) -> str:
+    if not windows:
+        return "[]"  # Nearly every resource, on every write: skip the encoder.
     return json.dumps(
         [
             {
@@ -226,6 +228,8 @@ def windows_to_json(windows: tuple[MaintenanceWindow, ...]) -> str:
 
 
 def windows_from_json(text: str | None) -> tuple[MaintenanceWindow, ...]:
+    if not text or text == "[]":
+        return ()
     return tuple(
         MaintenanceWindow(
             id=item["id"],

@@ -291,15 +291,23 @@ class SqliteStore(MemoryStore):
         raw = self._raw
         if raw is None:
             raise StoreUnavailable(f"{self.database} is not open")
+        # Event and audit rows only append, with ids given in memory, so the rows of the
+        # whole batch go in one statement each; other changes are applied in order.
+        appended: dict[str, list[Any]] = {INSERT_EVENT: [], INSERT_AUDIT: []}
         try:
             raw.execute("BEGIN")
             try:
                 for statements in batch:
                     for sql, params, many in statements:
-                        if many:
+                        if sql in appended:
+                            appended[sql].extend(params)
+                        elif many:
                             raw.executemany(sql, params)
                         else:
                             raw.execute(sql, params)
+                for sql, rows in appended.items():
+                    if rows:
+                        raw.executemany(sql, rows)
                 self._prune_events(raw, batch)
             except BaseException:
                 raw.execute("ROLLBACK")
@@ -340,12 +348,11 @@ class SqliteStore(MemoryStore):
             if written is None:
                 statements.append((DELETE_RESOURCE, (resource_id,), False))
                 continue
-            new_row = sqlite_row(resource_to_row(written))
+            new_row = resource_to_row(written)
             if old is None:
-                statements.append((INSERT_RESOURCE, new_row, False))
+                statements.append((INSERT_RESOURCE, sqlite_row(new_row), False))
             else:
-                old_row = sqlite_row(resource_to_row(old))
-                statements.extend(changes(RESOURCES, old_row, new_row))
+                statements.extend(changes(RESOURCES, resource_to_row(old), new_row))
             if old is None or old.tags != written.tags:
                 statements.append((DELETE_TAGS, (resource_id,), False))
                 tags = [(resource_id, tag) for tag in sorted(written.tags)]
@@ -356,12 +363,11 @@ class SqliteStore(MemoryStore):
         statements: list[Statement] = []
         for reservation in tx.reservation_writes.values():
             old = self.state.reservations.get(reservation.id)
-            new_row = sqlite_row(reservation_to_row(reservation))
+            new_row = reservation_to_row(reservation)
             if old is None:
-                statements.append((INSERT_RESERVATION, new_row, False))
+                statements.append((INSERT_RESERVATION, sqlite_row(new_row), False))
             else:
-                old_row = sqlite_row(reservation_to_row(old))
-                statements.extend(changes(RESERVATIONS, old_row, new_row))
+                statements.extend(changes(RESERVATIONS, reservation_to_row(old), new_row))
         for reservation_id in tx.reservation_deletes:
             statements.append((DELETE_RESERVATION, (reservation_id,), False))
         return statements
@@ -381,11 +387,14 @@ class SqliteStore(MemoryStore):
 
 
 def changes(table_name: str, old: dict[str, Any], new: dict[str, Any]) -> list[Statement]:
-    """Return an UPDATE of the columns whose value differs, or nothing."""
+    """Return an UPDATE of the columns whose value differs, or nothing.
+
+    Rows are compared as the domain gives them; only changed values are converted.
+    """
     changed = tuple(name for name, value in new.items() if old.get(name) != value)
     if not changed:
         return []
-    params = {name: new[name] for name in changed}
+    params = {name: sqlite_value(new[name]) for name in changed}
     params["id"] = new["id"]
     return [(update_sql(table_name, changed), params, False)]
 

@@ -8,7 +8,7 @@ resource. Events are inserted when the transaction commits.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -127,6 +127,9 @@ class SqlTransaction:
             select(resources).where(resources.c.id.in_(matching_ids)).order_by(resources.c.id)
         )
         return self._load(rows.mappings())
+
+    def iter_resources_with_tags(self, tags: Iterable[str]) -> Iterator[Resource]:
+        yield from self.resources_with_tags(tags)
 
     def reserved_resources(self) -> list[Resource]:
         rows = self.connection.execute(

@@ -44,7 +44,7 @@ const RESERVATION_EVENTS = [
   "reservation.released",
 ];
 // The whole state was replaced from a backup.
-const RELOAD_EVENTS = ["store.restored"];
+const RELOAD_EVENTS = ["store.restored", "resources.synced"];
 
 const CONNECTION_TEXT = {
   connecting: "Connecting",
@@ -174,6 +174,13 @@ function stopPolling() {
 
 function requestSnapshot() {
   pending.snapshot = true;
+  sync();
+}
+
+// Fetches one resource again, as its event would. Called after an admin action, so the
+// row changes at once even while the stream is down.
+export function refreshResource(id) {
+  pending.resourceIds.add(id);
   sync();
 }
 
