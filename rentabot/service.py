@@ -94,6 +94,9 @@ class LockService:
 
     async def start(self, specs: list[ResourceSpec] | None = None) -> None:
         """Sync the descriptor, catch up on deadlines missed while down, start the timer."""
+        if self.store.shared:
+            # Listen first, so the sync's own events reach this process's stream too.
+            self.store.listen(self._on_remote_change)
         if specs is not None:
             counts = await self.sync_resources(specs)
             logger.info(
@@ -103,8 +106,6 @@ class LockService:
                 counts["removed"],
                 counts["retired"],
             )
-        if self.store.shared:
-            self.store.listen(self._on_remote_change)
         applied = await self.process_due()
         if applied:
             logger.info("deadlines.caught_up count=%d", applied)

@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from rentabot.clock import ManualClock
+from rentabot.config.settings import Settings
 from tests.support.postgres import fresh_schema
-from tests.support.servers import InProcessServer, in_process_server
+from tests.support.servers import LAB_DESCRIPTOR, InProcessServer, in_process_server
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -59,7 +60,8 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def server(clock: ManualClock) -> Iterator[InProcessServer]:
-    """rentabot on examples/lab.yaml, in memory, on a manual clock, over real HTTP."""
-    with in_process_server(clock=clock) as running:
+def server(clock: ManualClock, store_url: str | None) -> Iterator[InProcessServer]:
+    """rentabot on examples/lab.yaml, on a manual clock, over real HTTP, in each store kind."""
+    settings = Settings(descriptor=LAB_DESCRIPTOR, persist=store_url)
+    with in_process_server(settings, clock=clock) as running:
         yield running

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import secrets
 from collections.abc import Callable
 from datetime import datetime
 from typing import TypeVar
@@ -84,6 +85,25 @@ class Store(abc.ABC):
         Only one process sharing a store may; a store used by one process always leads.
         """
         return True
+
+    @property
+    def instance_id(self) -> str:
+        """Name of the event history: event ids compare only within one instance.
+
+        A store whose history lives in this process gets a new one at each start.
+        """
+        token: str | None = self.__dict__.get("_instance_token")
+        if token is None:
+            token = self.__dict__["_instance_token"] = secrets.token_hex(8)
+        return token
+
+    async def events_after(self, event_id: int, limit: int) -> list[Event] | None:
+        """Return up to ``limit`` stored events after ``event_id``, in id order.
+
+        Returns None when the store keeps no event history, or no longer keeps all the
+        events after ``event_id``.
+        """
+        return None
 
     def default_clock(self) -> Clock | None:
         """Return the clock this store's service should use, or None for the system clock."""

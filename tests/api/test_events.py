@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import httpx
@@ -21,6 +22,17 @@ from tests.support.sse import EventStreamReader, Message
 
 PIXEL = 1
 GALAXY = 4
+
+
+@pytest.fixture
+def server(clock: ManualClock) -> Iterator[InProcessServer]:
+    """The in-memory store: these tests follow the in-process event history step by step.
+
+    The stream over PostgreSQL, replayed from the database across replicas, is tested in
+    test_events_shared.py.
+    """
+    with in_process_server(Settings(descriptor=LAB_DESCRIPTOR), clock=clock) as running:
+        yield running
 
 
 def lock(client: httpx.Client, resource_id: int, label: str | None = None) -> str:

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import secrets
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -38,11 +37,9 @@ HEARTBEAT_SECONDS = 15.0
 # Milliseconds an EventSource waits before it reconnects after the connection drops.
 RECONNECT_DELAY_MS = 1000
 
-# Chosen once per process. A client whose ``hello`` shows another instance than before is
-# talking to a restarted service, whose event ids may have started again from 1.
-# NOTE: replicas sharing one database each get their own instance id, so a client moving
-# between replicas reloads its snapshot even though the ids would match.
-INSTANCE = secrets.token_hex(8)
+# Events read back from the store for one reconnecting client, at most; a client that
+# missed more reloads instead.
+MAX_REPLAY = 10_000
 
 # Declared by hand: with ``model=`` FastAPI would list the JSON error under the route's
 # media type, text/event-stream. The resource routes put ErrorBody in the components.
@@ -195,8 +192,12 @@ async def event_stream(
     try:
         yield hello_message(service, latest_id, resume_from)
 
+        last_sent = resume_from if resume_from is not None else latest_id or 0
         if resume_from is not None:
             missed = events_after(backlog, resume_from)
+            if missed is None:
+                # This process's memory does not reach back; the store may keep them.
+                missed = await stored_events_after(service, resume_from)
             if missed is None:
                 logger.info(
                     "events.stream_reset client=%s resume_from=%s oldest_kept=%s",
@@ -208,6 +209,7 @@ async def event_stream(
             else:
                 for missed_event in missed:
                     yield event_message(missed_event)
+                    last_sent = missed_event.id
                     sent += 1
 
         while True:
@@ -219,7 +221,10 @@ async def event_stream(
                 yield ServerSentEvent(comment="heartbeat")
                 continue
 
+            if event.id <= last_sent:
+                continue  # Replayed from the store already.
             yield event_message(event)
+            last_sent = event.id
             sent += 1
             if subscription.queue.empty() and (subscription.overflowed or streams.closing):
                 ended_by = "overflow" if subscription.overflowed else "server_closing"
@@ -228,6 +233,14 @@ async def event_stream(
         subscription.close()
         streams.subscriptions.discard(subscription)
         logger.info("events.stream_closed client=%s sent=%d ended_by=%s", client, sent, ended_by)
+
+
+async def stored_events_after(service: LockService, event_id: int) -> list[Event] | None:
+    """Return the events after ``event_id`` from the store's history, if it keeps them all."""
+    stored = await service.store.events_after(event_id, MAX_REPLAY + 1)
+    if stored is None or len(stored) > MAX_REPLAY:
+        return None
+    return stored
 
 
 async def next_event(subscription: Subscription, timeout: float) -> Event | None:
@@ -259,7 +272,7 @@ def hello_message(
         "now": service.clock.now().isoformat(),
         "last_event_id": latest_id,
         "resumed_from": resume_from,
-        "instance": INSTANCE,
+        "instance": service.store.instance_id,
     }
     return ServerSentEvent(event="hello", raw_data=to_json(body), retry=RECONNECT_DELAY_MS)
 

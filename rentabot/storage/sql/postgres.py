@@ -18,6 +18,7 @@ on hosts whose clocks drift apart still agree on when a lock expires.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import threading
@@ -151,6 +152,7 @@ class PostgresStore(Store):
         self.schema = "public"
         self.channel = "rentabot"
         self.clock = DatabaseClock(self)
+        self._instance_id = self.replica_id
         self._writer = asyncio.Lock()
         self._listener: Listener | None = None
         # Held open while this replica leads the background work; closing it lets another.
@@ -170,6 +172,12 @@ class PostgresStore(Store):
             migrate.upgrade(self.engine)
             with self.engine.connect() as connection:
                 self.schema = connection.execute(text("SELECT current_schema()")).scalar_one()
+                system = connection.execute(
+                    text("SELECT system_identifier FROM pg_control_system()")
+                ).scalar_one()
+            # The same on every replica of this database and schema, so a client moving
+            # between replicas keeps resuming its event stream.
+            self._instance_id = hashlib.sha256(f"{system}/{self.schema}".encode()).hexdigest()[:16]
             self.channel = channel_name(self.schema)
             self.clock.measure()
 
@@ -313,6 +321,23 @@ class PostgresStore(Store):
                     tx.connection.execute(insert(table), rows)
 
         await self.write(replace_state)
+
+    @property
+    def instance_id(self) -> str:
+        return self._instance_id
+
+    async def events_after(self, event_id: int, limit: int) -> list[Event] | None:
+        def read() -> list[Event] | None:
+            with self._connection() as connection:
+                oldest = connection.execute(select(func.min(events.c.id))).scalar()
+                if oldest is not None and event_id < oldest - 1:
+                    return None
+                rows = connection.execute(
+                    select(events).where(events.c.id > event_id).order_by(events.c.id).limit(limit)
+                ).mappings()
+                return [event_from_row(row) for row in rows]
+
+        return await anyio.to_thread.run_sync(read)
 
     def events_between(self, first_id: int, last_id: int | None = None) -> list[Event]:
         """Return the stored events with ids in first_id..last_id, in id order."""
