@@ -521,6 +521,9 @@ class LockService:
         purged = await self.store.write(lambda tx: tx.purge_reservations(cutoff))
         if purged:
             logger.info("reservations.purged count=%d ended_before=%s", purged, cutoff)
+        pruned = await self.store.prune_history()
+        if pruned:
+            logger.info("events.pruned count=%d", pruned)
 
 
 def log_event(event: Event) -> None:

@@ -105,6 +105,10 @@ class Store(abc.ABC):
         """
         return None
 
+    async def prune_history(self) -> int:
+        """Delete the oldest stored events beyond what replay needs; return how many."""
+        return 0
+
     def default_clock(self) -> Clock | None:
         """Return the clock this store's service should use, or None for the system clock."""
         return None

@@ -57,6 +57,8 @@ T = TypeVar("T")
 # the schema, so two deployments in one database do not wait for each other.
 WRITE_LOCK_KEY = 727_100_002
 LEADER_LOCK_KEY = 727_100_003
+# The events table keeps this many recent events for replay, as the SQLite store does.
+EVENTS_KEPT = 100_000
 CONNECT_TIMEOUT_SECONDS = 3
 # A statement (waiting for the write lock included) that runs longer fails with 503
 # rather than holding a request forever.
@@ -338,6 +340,19 @@ class PostgresStore(Store):
                 return [event_from_row(row) for row in rows]
 
         return await anyio.to_thread.run_sync(read)
+
+    async def prune_history(self) -> int:
+        def prune() -> int:
+            with self._connection() as connection, connection.begin():
+                newest = connection.execute(select(func.max(events.c.id))).scalar()
+                if newest is None or newest <= EVENTS_KEPT:
+                    return 0
+                result = connection.execute(
+                    delete(events).where(events.c.id <= newest - EVENTS_KEPT)
+                )
+                return int(result.rowcount or 0)
+
+        return await anyio.to_thread.run_sync(prune)
 
     def events_between(self, first_id: int, last_id: int | None = None) -> list[Event]:
         """Return the stored events with ids in first_id..last_id, in id order."""
