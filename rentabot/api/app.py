@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from rentabot import __version__
-from rentabot.api import audit
+from rentabot.api import audit, openapi
 from rentabot.api.auth import Authenticator
 from rentabot.api.errors import install_error_handlers, status_for
 from rentabot.api.fastlane import FastLane
@@ -74,7 +74,8 @@ def create_app(
             logger.error("startup.failed %s", settings_error)
             raise StartupError(str(settings_error))
 
-        app.state.authenticator = Authenticator(load_auth(settings))
+        app.state.auth_config = load_auth(settings)
+        app.state.authenticator = Authenticator(app.state.auth_config)
         specs = load_specs(settings)
         service = await start_service(settings, clock, store, specs)
         app.state.service = service
@@ -99,6 +100,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    openapi.install(app, settings.limits)
     app.include_router(resources.router)
     app.include_router(reservations.router)
     app.include_router(health.router)

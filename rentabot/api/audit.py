@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, BeforeValidator
 from starlette.responses import Response
 
 from rentabot.api.auth import Admin
@@ -21,6 +22,16 @@ from rentabot.service import LockService
 router = APIRouter(prefix="/api/v1", tags=["audit"])
 
 MAX_PAGE_SIZE = 1000
+
+
+def iso_8601(value: object) -> object:
+    # Pydantic would also read a number as a Unix time; the API promises ISO 8601 only.
+    if isinstance(value, str):
+        datetime.fromisoformat(value)
+    return value
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(iso_8601)]
 
 
 def request_audit(request: Request, actor: Actor, success_status: int) -> AuditRequest:
@@ -51,10 +62,10 @@ async def read_audit_log(
         Query(description="Exact operation, e.g. 'POST /api/v1/resources/{resource_id}/lock'."),
     ] = None,
     since: Annotated[
-        AwareDatetime | None, Query(description="Entries at or after, ISO 8601 with offset.")
+        Instant | None, Query(description="Entries at or after, ISO 8601 with offset.")
     ] = None,
     until: Annotated[
-        AwareDatetime | None, Query(description="Entries before, ISO 8601 with offset.")
+        Instant | None, Query(description="Entries before, ISO 8601 with offset.")
     ] = None,
     page: Annotated[int, Query(ge=1)] = 1,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 100,

@@ -15,6 +15,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from rentabot.api.schemas import ErrorBody
 from rentabot.domain import errors
@@ -146,6 +147,19 @@ async def audit_refusal(request: Request, status: int, outcome: str, detail: str
         )
 
 
+HTTP_METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options"})
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """List every method the API documents on this path; FastAPI has one route per method."""
+    methods: set[str] = set()
+    for template, item in request.app.openapi().get("paths", {}).items():
+        pattern, _, _ = compile_path(template)
+        if pattern.match(request.url.path):
+            methods.update(method.upper() for method in item if method in HTTP_METHODS)
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(errors.RentabotError)
     async def domain_error(request: Request, error: errors.RentabotError) -> JSONResponse:
@@ -172,16 +186,22 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        headers = getattr(error, "headers", None)
         if error.status_code == 404:
             message = f"no route {request.url.path!r}; see /docs for the API"
         elif error.status_code == 405:
-            message = f"method {request.method} is not allowed on {request.url.path!r}"
+            allowed = allowed_methods(request) or (headers or {}).get("Allow", "").split(", ")
+            message = (
+                f"method {request.method} is not allowed on {request.url.path!r}; "
+                f"use {', '.join(allowed)}"
+            )
+            headers = {"Allow": ", ".join(allowed)}
         else:
             message = str(error.detail)
         return JSONResponse(
             {"message": message, "detail": error.detail},
             status_code=error.status_code,
-            headers=getattr(error, "headers", None),
+            headers=headers,
         )
 
     @app.exception_handler(StoreUnavailable)

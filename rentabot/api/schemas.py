@@ -28,8 +28,12 @@ def reject_bool(value: Any) -> Any:
     return value
 
 
-PositiveSeconds = Annotated[int, BeforeValidator(reject_bool), Field(ge=1)]
+# The constraint comes before the validator: the other way round, Pydantic writes a
+# non-standard "ge" keyword into the JSON schema instead of "minimum".
+PositiveSeconds = Annotated[int, Field(ge=1), BeforeValidator(reject_bool)]
 Label = Annotated[str, Field(max_length=256)]
+# One tag, or several separated by commas, none of them empty or only spaces.
+TAG_LIST = r"^[^,]*[^,\s][^,]*(,[^,]*[^,\s][^,]*)*$"
 
 
 class LockRequest(BaseModel):
@@ -51,13 +55,13 @@ class LockRequest(BaseModel):
 class ReservationRequest(BaseModel):
     """Body of ``POST /api/v1/reservations``."""
 
-    tags: list[str] = Field(
+    tags: list[Annotated[str, Field(min_length=1, pattern=TAG_LIST)]] = Field(
         ...,
         min_length=1,
         description="Every reserved resource carries all of these tags.",
         examples=[["android", "pixel"]],
     )
-    quantity: Annotated[int, BeforeValidator(reject_bool), Field(ge=1)] = Field(
+    quantity: Annotated[int, Field(ge=1), BeforeValidator(reject_bool)] = Field(
         ..., description="How many resources to lock together.", examples=[2]
     )
     max_wait_time: PositiveSeconds | None = Field(

@@ -25,7 +25,9 @@ from rentabot.service import LockService
 router = APIRouter(prefix="/api/v1/resources", tags=["availability"])
 
 Service = Annotated[LockService, Depends(get_service)]
-ResourceId = Annotated[int, Path(description="Resource id, as listed by GET /api/v1/resources.")]
+ResourceId = Annotated[
+    int, Path(description="Resource id, as listed by GET /api/v1/resources.", examples=[1])
+]
 
 
 @router.post(

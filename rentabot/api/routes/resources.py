@@ -37,7 +37,9 @@ def is_available(status: ResourceStatus) -> bool:
 
 
 Service = Annotated[LockService, Depends(get_service)]
-ResourceId = Annotated[int, Path(description="Resource id, as listed by GET /api/v1/resources.")]
+ResourceId = Annotated[
+    int, Path(description="Resource id, as listed by GET /api/v1/resources.", examples=[1])
+]
 OptionalLockBody = Annotated[LockRequest | None, Body()]
 
 
@@ -84,7 +86,7 @@ async def get_resource(resource_id: ResourceId, service: Service, viewer: Reader
 @router.post(
     "/resources/lock",
     response_model=LockBody,
-    responses=error_responses(400, 401, 403, 404, 422, 503),
+    responses=error_responses(400, 401, 403, 404, 409, 422, 503),
 )
 async def lock_by_criteria(
     request: Request,
@@ -120,7 +122,7 @@ async def lock_by_criteria(
 @router.post(
     "/resources/{resource_id}/lock",
     response_model=LockBody,
-    responses=error_responses(400, 401, 403, 404, 422, 503),
+    responses=error_responses(400, 401, 403, 404, 409, 422, 503),
 )
 async def lock_resource(
     resource_id: ResourceId,
@@ -170,7 +172,7 @@ async def unlock_resource(
 @router.post(
     "/resources/{resource_id}/extend",
     response_model=ExtendBody,
-    responses=error_responses(400, 401, 403, 404, 422, 503),
+    responses=error_responses(400, 401, 403, 404, 409, 422, 503),
 )
 async def extend_lock(
     resource_id: ResourceId,
