@@ -304,31 +304,26 @@ class LockService:
             audit,
         )
 
-    async def sync_resources_audited(
-        self, specs: list[ResourceSpec], audit: AuditRequest | None
-    ) -> dict[str, int]:
-        return await self._write(
-            lambda tx, now: commands.sync_resources(tx, now, self.limits, specs), audit
-        )
-
     # The audit log
 
     async def audit_log(self, query: AuditQuery) -> tuple[list[AuditEntry], int]:
         return await self.store.audit_log(query)
 
-    async def record_rejection(
+    async def record_audit(
         self, audit: AuditRequest, status: int, outcome: str, detail: str | None
     ) -> None:
-        """Write the audit entry of a request decided outside the rules (401, 403, 422...)."""
+        """Write the audit entry of a request decided outside the rules (401, 422, a restore)."""
 
         def record(tx: Transaction) -> None:
             tx.add_audit(audit.entry(self.clock.now(), status, outcome, detail=detail))
 
         await self.store.write(record)
 
-    async def sync_resources(self, specs: list[ResourceSpec]) -> dict[str, int]:
+    async def sync_resources(
+        self, specs: list[ResourceSpec], audit: AuditRequest | None = None
+    ) -> dict[str, int]:
         return await self._write(
-            lambda tx, now: commands.sync_resources(tx, now, self.limits, specs)
+            lambda tx, now: commands.sync_resources(tx, now, self.limits, specs), audit
         )
 
     async def snapshot(self) -> Snapshot:

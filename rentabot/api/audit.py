@@ -14,7 +14,6 @@ from rentabot.api.deps import get_service
 from rentabot.api.errors import error_responses
 from rentabot.api.responses import FastJSONResponse
 from rentabot.api.schemas import AuditPageBody
-from rentabot.api.views import audit_body
 from rentabot.domain.audit import AuditQuery, AuditRequest
 from rentabot.domain.models import Actor
 from rentabot.service import LockService
@@ -89,7 +88,7 @@ async def read_audit_log(
     entries, total = await service.audit_log(query)
     return FastJSONResponse(
         {
-            "entries": [audit_body(entry) for entry in entries],
+            "entries": [entry.to_dict() for entry in entries],
             "total": total,
             "page": page,
             "limit": limit,

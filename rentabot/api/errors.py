@@ -135,7 +135,7 @@ async def audit_refusal(request: Request, status: int, outcome: str, detail: str
     except errors.NotAuthenticated:
         pass  # The key was unknown: audit the refusal without a token name.
     try:
-        await request.app.state.service.record_rejection(
+        await request.app.state.service.record_audit(
             request_audit(request, actor, status), status, outcome, detail
         )
     except StoreUnavailable as failure:

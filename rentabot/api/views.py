@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from rentabot.domain.audit import AuditEntry
 from rentabot.domain.models import (
     Actor,
     Lock,
@@ -125,20 +124,4 @@ def reservation_body(
         "locked_by_ip": reservation.holder.ip,
         "locked_by_token": reservation.holder.token_name,
         "reason": reservation.reason,
-    }
-
-
-def audit_body(entry: AuditEntry) -> dict[str, Any]:
-    return {
-        "id": entry.id,
-        "at": instant(entry.at),
-        "operation": entry.operation,
-        "outcome": entry.outcome,
-        "status": entry.status,
-        "resource_id": entry.resource_id,
-        "reservation_id": entry.reservation_id,
-        "token_name": entry.token_name,
-        "role": entry.role,
-        "ip": entry.ip,
-        "detail": entry.detail,
     }

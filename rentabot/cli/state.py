@@ -19,7 +19,6 @@ import click
 import httpx
 from sqlalchemy import create_engine
 
-from rentabot.api.views import audit_body
 from rentabot.clock import SystemClock, utc_now
 from rentabot.config.descriptor import DescriptorError, dump_descriptor, load_descriptor
 from rentabot.domain.audit import AuditQuery
@@ -341,7 +340,7 @@ def audit_command(
     )
     if persist:
         entries = [
-            audit_body(entry)
+            entry.to_dict()
             for entry in run_on_store(persist, lambda store: store.audit_log(query))[0]
         ]
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from rentabot.domain import events
 from rentabot.domain.events import Event
@@ -36,6 +37,22 @@ class AuditEntry:
     ip: str | None = None
     detail: str | None = None
     id: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the entry as JSON-ready values: the audit API's body and the backup's."""
+        return {
+            "id": self.id,
+            "at": self.at.isoformat(),
+            "operation": self.operation,
+            "outcome": self.outcome,
+            "status": self.status,
+            "resource_id": self.resource_id,
+            "reservation_id": self.reservation_id,
+            "token_name": self.token_name,
+            "role": self.role,
+            "ip": self.ip,
+            "detail": self.detail,
+        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,7 +56,7 @@ class Snapshot:
             "names": self.names,
             "last_resource_id": self.last_resource_id,
             "last_sequence": self.last_sequence,
-            "audit": [audit_to_dict(entry) for entry in self.audit],
+            "audit": [entry.to_dict() for entry in self.audit],
         }
         return json.dumps(document, indent=1, ensure_ascii=False)
 
@@ -280,22 +280,6 @@ def reservation_from_dict(data: dict[str, Any]) -> Reservation:
         resource_ids=[int(i) for i in data.get("resource_ids", [])],
         lock_tokens=[str(t) for t in data.get("lock_tokens", [])],
     )
-
-
-def audit_to_dict(entry: AuditEntry) -> dict[str, Any]:
-    return {
-        "id": entry.id,
-        "at": instant(entry.at),
-        "operation": entry.operation,
-        "outcome": entry.outcome,
-        "status": entry.status,
-        "resource_id": entry.resource_id,
-        "reservation_id": entry.reservation_id,
-        "token_name": entry.token_name,
-        "role": entry.role,
-        "ip": entry.ip,
-        "detail": entry.detail,
-    }
 
 
 def audit_from_dict(data: dict[str, Any]) -> AuditEntry:

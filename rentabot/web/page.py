@@ -19,6 +19,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
 from rentabot import __version__
+from rentabot.api.auth import authenticator_of
 from rentabot.api.deps import get_service
 from rentabot.api.views import resource_body
 from rentabot.service import LockService
@@ -58,10 +59,13 @@ async def index(
 ) -> Response:
     listing = await service.list_resources()
     resources = [resource_body(resource, listing.now) for resource in listing.resources]
+    # The admin controls need this: with authentication off any token passes, and force
+    # unlock is rejected.
+    authentication = "on" if authenticator_of(request).enabled else "off"
     return templates.TemplateResponse(
         request,
         "index.html",
-        {"resources": resources, "version": __version__},
+        {"resources": resources, "version": __version__, "authentication": authentication},
         headers=PAGE_HEADERS,
     )
 

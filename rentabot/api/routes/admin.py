@@ -70,13 +70,13 @@ async def put_snapshot(request: Request, service: Service, actor: StateAdmin) ->
     try:
         snapshot = Snapshot.from_json(body.decode("utf-8", errors="replace"), "request body")
     except SnapshotError as error:
-        await service.record_rejection(
+        await service.record_audit(
             request_audit(request, actor, 200), 422, "SnapshotError", str(error)
         )
         return FastJSONResponse({"message": str(error)}, status_code=422)
 
     await service.restore(snapshot)
-    await service.record_rejection(request_audit(request, actor, 200), 200, "ok", None)
+    await service.record_audit(request_audit(request, actor, 200), 200, "ok", None)
     return FastJSONResponse(
         {
             "message": "State restored from the snapshot",
@@ -102,10 +102,10 @@ async def put_resources(request: Request, service: Service, actor: StateAdmin) -
     try:
         specs = parse_descriptor(text, "request body", max_ttl=service.limits.max_ttl)
     except DescriptorError as error:
-        await service.record_rejection(
+        await service.record_audit(
             request_audit(request, actor, 200), 422, "DescriptorError", str(error)
         )
         return FastJSONResponse({"message": str(error)}, status_code=422)
 
-    counts = await service.sync_resources_audited(specs, request_audit(request, actor, 200))
+    counts = await service.sync_resources(specs, request_audit(request, actor, 200))
     return FastJSONResponse({"message": "Resources synchronised with the descriptor", **counts})

@@ -75,3 +75,35 @@ export function formatDuration(totalSeconds) {
   }
   return `${minutes}:${pad2(rest)}`;
 }
+
+// Formats the end of a span: only HH:MM when it ends on the day it starts.
+export function formatSpanEnd(startMilliseconds, endMilliseconds) {
+  const start = formatDateTime(startMilliseconds);
+  const end = formatDateTime(endMilliseconds);
+  return start.slice(0, 10) === end.slice(0, 10) ? end.slice(11) : end;
+}
+
+// Converts the value of a datetime-local input ("2026-12-05T10:30"), which is in the
+// browser's time zone, to ISO 8601 with that zone's offset on that date
+// ("2026-12-05T10:30:00+01:00"). Returns null for an empty or invalid value.
+export function localDateTimeToIso(value) {
+  if (!value) {
+    return null;
+  }
+  // ECMAScript parses a date and time without an offset as local time.
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) {
+    return null;
+  }
+  const day = [date.getFullYear(), pad2(date.getMonth() + 1), pad2(date.getDate())].join("-");
+  const time = [date.getHours(), date.getMinutes(), date.getSeconds()].map(pad2).join(":");
+  return `${day}T${time}${utcOffset(date)}`;
+}
+
+// Returns the browser's offset from UTC on that date, as "+01:00" or "-05:30".
+function utcOffset(date) {
+  const minutesEast = -date.getTimezoneOffset();
+  const sign = minutesEast < 0 ? "-" : "+";
+  const minutes = Math.abs(minutesEast);
+  return `${sign}${pad2(Math.floor(minutes / 60))}:${pad2(minutes % 60)}`;
+}

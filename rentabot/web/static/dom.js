@@ -18,3 +18,20 @@ export function setText(node, text) {
     node.textContent = value;
   }
 }
+
+// Moves focus to `button`, or when it is hidden to the first shown button beside it.
+// Does nothing when neither is on screen, for example after its row was removed.
+export function focusNearestButton(button) {
+  if (isShown(button)) {
+    button.focus();
+    return;
+  }
+  const sibling = button.parentElement?.querySelector("button:not([hidden])");
+  if (sibling && isShown(sibling)) {
+    sibling.focus();
+  }
+}
+
+function isShown(node) {
+  return node.isConnected && !node.hidden && node.checkVisibility();
+}

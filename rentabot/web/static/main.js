@@ -1,8 +1,13 @@
 // Entry point of the resource page: binds the controls and starts the live updates.
 
 import { initAdminControls } from "./admin.js";
-import { startLiveUpdates } from "./live.js";
-import { initResourceTable, renderResources, tickCountdowns } from "./resources.js";
+import { refreshResource, startLiveUpdates } from "./live.js";
+import {
+  initResourceTable,
+  renderResources,
+  showAdminColumn,
+  tickCountdowns,
+} from "./resources.js";
 import { initReservationTable } from "./reservations.js";
 import { parseTagList, readViewFromUrl, view, writeViewToUrl } from "./view.js";
 
@@ -62,7 +67,7 @@ function start() {
     countLabel: byId("reservation-count"),
     emptyNote: byId("reservations-empty"),
   });
-  initAdminControls(byId("admin-controls"));
+  initAdminControls({ onAdminChange: showAdminColumn, onResourceChanged: refreshResource });
   bindFilters();
   startLiveUpdates({ connectionLabel: byId("connection"), updatedLabel: byId("updated") });
   setInterval(tickCountdowns, 1000);

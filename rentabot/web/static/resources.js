@@ -4,8 +4,8 @@
 // are moved only when the order changes, so keyboard focus inside the table survives
 // live updates.
 
-import { rowControls } from "./admin.js";
-import { formatDateTime, formatDuration, serverNow } from "./clock.js";
+import { fillRowControls } from "./admin.js";
+import { formatDateTime, formatDuration, formatSpanEnd, serverNow } from "./clock.js";
 import { element, setText } from "./dom.js";
 import { SORT_KEYS, parseTagList, view, writeViewToUrl } from "./view.js";
 
@@ -79,6 +79,15 @@ export function putResource(resource) {
 export function removeResource(id) {
   resources.delete(id);
   changedIds.add(id);
+  scheduleRender();
+}
+
+// Shows or hides the admin actions column, and fills or empties it in every row.
+export function showAdminColumn(visible) {
+  table.classList.toggle("admin-on", visible);
+  for (const id of resources.keys()) {
+    changedIds.add(id);
+  }
   scheduleRender();
 }
 
@@ -167,7 +176,18 @@ function optionFor(tag) {
 
 // One row
 
-const COLUMNS = ["id", "name", "status", "holder", "ttl", "tags", "endpoint", "description"];
+// In the order of the table header. The actions column shows only to admins.
+const COLUMNS = [
+  "id",
+  "name",
+  "status",
+  "actions",
+  "holder",
+  "ttl",
+  "tags",
+  "endpoint",
+  "description",
+];
 
 function createRow(id) {
   const tr = element("tr");
@@ -185,17 +205,16 @@ function fillRow(row, resource, now) {
   row.tr.dataset.status = status;
   setText(row.cells.id, resource.id);
   row.cells.name.replaceChildren(element("span", "", resource.name));
-  row.cells.status.replaceChildren(statusBadge(resource, status));
+  row.cells.status.replaceChildren(
+    statusBadge(resource, status),
+    ...maintenanceNotes(resource, now),
+  );
   row.cells.holder.replaceChildren(...holderParts(resource));
   row.cells.tags.replaceChildren(tagButtons(resource));
   setText(row.cells.endpoint, resource.endpoint);
   setText(row.cells.description, resource.description);
   fillCountdown(row, resource, now);
-
-  const controls = rowControls(resource);
-  if (controls !== null) {
-    row.cells.name.append(controls);
-  }
+  fillRowControls(row.cells.actions, resource);
 }
 
 export function statusOf(resource) {
@@ -228,7 +247,9 @@ function statusBadge(resource, status) {
 
 function statusDetails(resource, status) {
   if (status === "unavailable") {
-    const reason = resource.unavailable_reason || "No reason given";
+    // A health check's reason already names the check, and an admin's reason is shown as typed.
+    const source = resource.unavailable_source === "maintenance" ? "Maintenance: " : "";
+    const reason = source + (resource.unavailable_reason || "No reason given");
     const until = Date.parse(resource.unavailable_until || "");
     return Number.isNaN(until) ? reason : `${reason} (until ${formatDateTime(until)})`;
   }
@@ -236,6 +257,29 @@ function statusDetails(resource, status) {
     return `Kept for reservation ${resource.reserved_for}`;
   }
   return null;
+}
+
+// One note per maintenance window that has not started yet. A window under way shows
+// as the Unavailable badge instead.
+function maintenanceNotes(resource, now) {
+  const notes = [];
+  for (const maintenance of resource.maintenance_windows || []) {
+    const start = Date.parse(maintenance.start);
+    const end = Date.parse(maintenance.end);
+    if (Number.isNaN(start) || Number.isNaN(end) || start <= now) {
+      continue;
+    }
+    const note = element("span", "secondary maintenance-note", "Maintenance from ");
+    // Each instant stays on one line, because a line break inside a date is easy to misread.
+    note.append(
+      element("span", "nowrap", formatDateTime(start)),
+      " to ",
+      element("span", "nowrap", formatSpanEnd(start, end)),
+      maintenance.reason ? `: ${maintenance.reason}` : "",
+    );
+    notes.push(note);
+  }
+  return notes;
 }
 
 function holderParts(resource) {
