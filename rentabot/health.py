@@ -1,6 +1,6 @@
 """Health checks: probe resources declared with ``health_check`` and take dead ones out.
 
-Each check runs in its own task, so a slow target delays nobody else. After
+Each check runs in its own task, so a slow target delays no other check. After
 ``failures`` failed probes in a row the resource is marked unavailable with the
 failure as the reason; it comes back when a probe passes again, but only if a health
 check was what took it out: an admin's reason is never overridden. With several
@@ -37,7 +37,7 @@ class ProbeResult:
 
 
 async def probe(spec: HealthCheckSpec, client: httpx.AsyncClient | None) -> ProbeResult:
-    """Run one probe; never raises, the result says what failed."""
+    """Run one probe and return its result, which describes any failure; never raises."""
     if spec.kind == "tcp":
         return await probe_tcp(spec)
     assert client is not None, "start() creates the HTTP client when an http check exists"
@@ -120,7 +120,7 @@ class HealthChecker:
             except (StoreUnavailable, RentabotError) as error:
                 logger.warning("health.apply_failed resource=%s error=%s", name, error)
             except Exception:
-                # A check must keep running whatever happens in one round.
+                # An unexpected error in one round is logged, and the check goes on.
                 logger.exception("health.round_failed resource=%s", name)
             await asyncio.sleep(spec.interval)
 

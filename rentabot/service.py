@@ -367,8 +367,8 @@ class LockService:
         """Run ``command`` after the due deadlines; return its value and the deadline count.
 
         With ``audit``, the request's audit entry is written in the same transaction,
-        whether the command succeeds or is refused; so are entries for the automatic
-        events (expiry, fulfilment) the transaction caused.
+        whether the command succeeds or is refused. So are entries for the automatic
+        events (expiry, fulfilment) that the transaction caused.
         """
 
         def run(tx: Transaction) -> tuple[Outcome[T], int, Transaction]:

@@ -38,7 +38,7 @@ class RentabotApp(FastAPI):
     """FastAPI, with the fast lane (and trusted proxy headers) in front of its middleware.
 
     FastAPI's own middleware stack costs more per request than the fast lane saves, so
-    the requests the fast lane answers skip it entirely.
+    the requests the fast lane handles skip it entirely.
     """
 
     front: ASGIApp | None = None

@@ -72,8 +72,8 @@ async def read_audit_log(
     """Read the audit log, newest first (administrators only).
 
     Every request that changes state is there, refused ones included, with the time,
-    the operation, its targets, the token name, role and IP, and the HTTP status; so are
-    the service's own actions (lock expiry, reservation fulfilment and expiry).
+    the operation, its targets, the token name, role and IP, and the HTTP status. So are
+    the service's own actions: lock expiry, reservation fulfilment and expiry.
     """
     query = AuditQuery(
         resource_id=resource_id,

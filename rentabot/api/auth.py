@@ -1,4 +1,4 @@
-"""Who is calling: the caller's role from its API key, and the checks routes depend on.
+"""Authentication: the caller's role from its API key, and the checks routes depend on.
 
 Keys come in the ``X-API-Key`` header or as ``Authorization: Bearer KEY``. With
 authentication off every caller acts as an administrator, as rentabot 1.0.0 allowed,
@@ -91,7 +91,7 @@ async def current_actor(
     _key: Annotated[str | None, Depends(api_key_scheme)] = None,
     _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)] = None,
 ) -> Actor:
-    """The caller of this request (a dependency; async so FastAPI keeps it off threads)."""
+    """Return the caller of this request; async, so FastAPI keeps it off worker threads."""
     client = request.client
     return authenticator_of(request).actor(
         request.scope["headers"], client.host if client is not None else None
@@ -102,7 +102,7 @@ Caller = Annotated[Actor, Depends(current_actor)]
 
 
 async def reader(request: Request, actor: Caller) -> Actor:
-    """Let anyone read, unless auth.protect_reads asks for a key."""
+    """Let anyone read, unless auth.protect_reads requires a key."""
     if authenticator_of(request).config.protect_reads:
         require_role(actor, Role.USER, "reading")
     return actor
@@ -124,7 +124,7 @@ async def admin(request: Request, actor: Caller) -> Actor:
 
 
 async def state_admin(request: Request, actor: Annotated[Actor, Depends(admin)]) -> Actor:
-    """An administrator, and with authentication off a client on this host.
+    """Let through an administrator, and with authentication off a client on this host.
 
     These routes return every lock token or replace the whole state, so with
     authentication off they must not be open to the whole network.

@@ -9,7 +9,7 @@ wrong type, another content type) goes on to FastAPI unchanged, so validation er
 and the OpenAPI document come from one place. So does every refusal by
 authentication: a caller without the right role, a browser page of another site, and
 an administrator's force unlock all go on to FastAPI too. ``tests/api/test_fastlane.py``
-checks that both paths answer alike.
+checks that both paths respond alike.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Complete the OpenAPI document with what only the running service knows.
 
 FastAPI builds the document from the routes; this adds the configured maxima of
-numbers (so a client or fuzzer knows that a ttl above ``--max-ttl`` is refused) and
+numbers (so a client or fuzzer can tell that a ttl above ``--max-ttl`` is rejected) and
 states which operations really need a key: none with authentication off, and reads
 only when ``auth.protect_reads`` is on.
 """

@@ -11,7 +11,7 @@ from starlette.responses import Response, StreamingResponse
 T = TypeVar("T")
 
 # Lists longer than this are encoded and sent in chunks of this many items, so a listing
-# of thousands of resources never holds all their dictionaries in memory at once.
+# of thousands of resources never keeps all their dictionaries in memory at once.
 CHUNK = 500
 
 

@@ -82,7 +82,7 @@ class AuditQuery:
 
 @dataclass(frozen=True, slots=True)
 class AuditRequest:
-    """What the API knows about a request before the service runs it."""
+    """The description of a request that the API passes to the service for its audit entry."""
 
     operation: str
     actor: Actor

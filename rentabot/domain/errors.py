@@ -58,7 +58,7 @@ class RentabotError(Exception):
         super().__init__(message)
         self.message = message
         self.fields = fields
-        # Set once the audit log holds this refusal, so the HTTP layer does not add it again.
+        # Set once the audit log contains this refusal, so the HTTP layer does not add it again.
         self.audited = False
 
     def payload(self) -> dict[str, Any]:

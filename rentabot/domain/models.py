@@ -48,7 +48,7 @@ class QueuePolicy(enum.StrEnum):
 
 
 class Role(enum.StrEnum):
-    """What a client may do: read (anonymous), lock and reserve (user), everything (admin).
+    """Permission level of a client: read (anonymous), lock and reserve (user), all (admin).
 
     ``system`` marks what the service does by itself, such as expiring a lock.
     """
@@ -105,7 +105,7 @@ class Lock:
 
 
 class UnavailabilitySource(enum.StrEnum):
-    """Who took a resource out of rotation; a health check never overrides an admin."""
+    """Origin of an unavailability; a health check never overrides an admin."""
 
     ADMIN = "admin"
     HEALTH_CHECK = "health-check"

@@ -32,7 +32,7 @@ VERSION = 1
 
 
 class SnapshotError(ValueError):
-    """The file is not a snapshot this version can read; the message says what is wrong."""
+    """The file is not a snapshot this version can read; the message names the problem."""
 
 
 @dataclass(slots=True)

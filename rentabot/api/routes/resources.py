@@ -57,7 +57,7 @@ async def list_resources(
 ) -> Response:
     """List every resource with its lock state, optionally filtered.
 
-    With no filter the answer is rentabot 1.0.0's: every resource, in id order.
+    With no filter the response is rentabot 1.0.0's: every resource, in id order.
     """
     listing = await service.list_resources()
     wanted = frozenset(split_tags(tag))

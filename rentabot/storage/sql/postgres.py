@@ -2,7 +2,7 @@
 
 Every write transaction first takes a transaction-scoped advisory lock, so writers run
 one at a time across all replicas and the rules always see a consistent state. Reads
-take no lock. Transactions run in worker threads, so the event loop never waits on
+take no lock. Transactions run in worker threads, so the event loop does not block on
 the network.
 
 Each write transaction that emits events also sends a NOTIFY naming their ids and the
@@ -53,7 +53,7 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# First half of the advisory lock key taken by every writer; the second half is a hash of
+# First half of the advisory lock key taken by every writer. The second half is a hash of
 # the schema, so two deployments in one database do not wait for each other.
 WRITE_LOCK_KEY = 727_100_002
 LEADER_LOCK_KEY = 727_100_003

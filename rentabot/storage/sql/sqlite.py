@@ -292,7 +292,7 @@ class SqliteStore(MemoryStore):
         if raw is None:
             raise StoreUnavailable(f"{self.database} is not open")
         # Event and audit rows only append, with ids given in memory, so the rows of the
-        # whole batch go in one statement each; other changes are applied in order.
+        # whole batch go in one statement each. Other changes are applied in order.
         appended: dict[str, list[Any]] = {INSERT_EVENT: [], INSERT_AUDIT: []}
         try:
             raw.execute("BEGIN")
