@@ -76,13 +76,18 @@ class StartupError(Exception):
 
 
 def configure_logging(level: str) -> None:
-    """Send rentabot's logs to standard error once, unless the host program already does."""
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
-        logger.addHandler(handler)
-        logger.propagate = False
+    """Send rentabot's logs to standard error, unless the host program already handles logs.
+
+    A host that configured the root logger (a test runner, an embedding program) keeps
+    receiving rentabot's records through it.
+    """
     logger.setLevel(level.upper())
+    if logger.handlers or logging.getLogger().handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    logger.addHandler(handler)
+    logger.propagate = False
 
 
 def create_app(

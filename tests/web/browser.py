@@ -66,10 +66,12 @@ class Recorder:
 
 @contextmanager
 def open_page(
-    browser: Any, url: str, viewport: dict[str, int] | None = None
+    browser: Any, url: str, viewport: dict[str, int] | None = None, timezone_id: str = "UTC"
 ) -> Iterator[tuple[Any, Recorder]]:
     """Open ``url`` in a fresh browser context and wait until the stream is live."""
-    context = browser.new_context(viewport=viewport or DESKTOP, timezone_id="UTC", locale="en-US")
+    context = browser.new_context(
+        viewport=viewport or DESKTOP, timezone_id=timezone_id, locale="en-US"
+    )
     recorder = Recorder()
     context.on("request", recorder.on_request)
     page = context.new_page()
@@ -138,3 +140,20 @@ def shown_ids(page: Any) -> list[int]:
         "#resources tbody tr", "rows => rows.map(row => row.dataset.id)"
     )
     return [int(value) for value in ids]
+
+
+IS_FOCUSED = "(selector) => document.activeElement?.matches(selector) ?? false"
+
+
+def is_focused(page: Any, selector: str) -> bool:
+    focused: bool = page.evaluate(IS_FOCUSED, selector)
+    return focused
+
+
+def press_until_focused(page: Any, selector: str, key: str = "Tab", max_presses: int = 200) -> None:
+    """Press ``key`` until the focused element matches ``selector``, as a keyboard user would."""
+    for _ in range(max_presses):
+        page.keyboard.press(key)
+        if is_focused(page, selector):
+            return
+    raise AssertionError(f"no element matching {selector!r} got focus after {max_presses} x {key}")

@@ -4,16 +4,17 @@ Run from the repository root:
 
     .venv/bin/python -m tests.web.screenshots
 
-It serves examples/lab.yaml in this process on 127.0.0.1 with a manual clock, puts a
-few locks and reservations in place, and writes docs/page-desktop.png (1280 px wide)
-and docs/page-phone.png (390 px wide) with headless /usr/bin/chromium.
+It serves examples/lab.yaml in this process on 127.0.0.1 with a manual clock. It puts
+a few locks, reservations, an unavailable resource and a planned maintenance window in
+place. Then it writes docs/page-desktop.png (1280 px wide) and docs/page-phone.png
+(390 px wide) with headless /usr/bin/chromium.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -23,12 +24,27 @@ from rentabot.clock import ManualClock
 from tests.support.servers import REPO, in_process_server
 from tests.web.browser import DESKTOP, PHONE, launch_chromium, open_page
 
+START = datetime(2026, 12, 4, 9, 30, tzinfo=UTC)
+
 # Locks by resource id: (seconds left, holder label), one in each colour band.
 LOCKS = {
     1: (45 * 60, "firmware-nightly#4711"),
     4: (10 * 60, "android-ui-tests#88"),
     9: (3 * 60, "kernel-ci#2042"),
     14: (2 * 3600, "release-build 1.4.0"),
+}
+
+# Out of rotation: stm32-nucleo-01 by hand, windows-vm on a schedule tomorrow morning.
+UNAVAILABLE_ID = 11
+UNAVAILABLE = {
+    "reason": "ST-LINK probe replaced",
+    "until": (START + timedelta(hours=6)).isoformat(),
+}
+MAINTENANCE_ID = 17
+MAINTENANCE = {
+    "start": (START + timedelta(hours=22, minutes=30)).isoformat(),
+    "end": (START + timedelta(hours=24, minutes=30)).isoformat(),
+    "reason": "Windows updates",
 }
 
 
@@ -60,10 +76,14 @@ def set_up_lab(api: httpx.Client) -> None:
     )
     pending.raise_for_status()
 
+    # Authentication is off on this server, so these need no admin token.
+    api.post(f"/api/v1/resources/{UNAVAILABLE_ID}/unavailable", json=UNAVAILABLE).raise_for_status()
+    api.post(f"/api/v1/resources/{MAINTENANCE_ID}/maintenance", json=MAINTENANCE).raise_for_status()
+
 
 def write_screenshots(output_dir: Path) -> list[Path]:
     output_dir.mkdir(parents=True, exist_ok=True)
-    clock = ManualClock(datetime(2026, 12, 4, 9, 30, tzinfo=UTC))
+    clock = ManualClock(START)
     written = []
     with in_process_server(clock=clock) as server, sync_playwright() as playwright:
         with httpx.Client(base_url=server.base_url) as api:

@@ -234,24 +234,17 @@ def test_badges_by_status(browser: Any, server: InProcessServer, api: httpx.Clie
     assert reservation_id in tip
 
 
-def test_unavailable_reason_on_focus(browser: Any, server: InProcessServer) -> None:
-    # The API has no unavailable fields yet, so the test hands the page's own table
-    # module a resource as the API will describe it.
+def test_unavailable_reason_on_focus(
+    browser: Any, server: InProcessServer, api: httpx.Client
+) -> None:
     with open_page(browser, server.base_url + "/") as (page, _):
-        resource = page.evaluate("fetch('/api/v1/resources/9').then(r => r.json())")["resource"]
-        resource |= {
-            "unavailable": True,
-            "unavailable_reason": "<b>USB hub</b> replaced",
-            "unavailable_until": "2026-01-02T08:30:00+00:00",
-        }
-        page.evaluate(
-            """async (resource) => {
-                const table = await import('/static/resources.js');
-                table.putResource(resource);
-                table.renderResources();
-            }""",
-            resource,
+        # Authentication is off, so this request needs no admin token.
+        response = api.post(
+            "/api/v1/resources/9/unavailable",
+            json={"reason": "<b>USB hub</b> replaced", "until": "2026-01-02T08:30:00+00:00"},
         )
+        assert response.status_code == 200, response.text
+        wait_for_status(page, 9, "unavailable")
         badge = badge_of(page, 9)
         tip = row(page, 9).locator(".tip")
         hidden_before = tip.is_hidden()
@@ -266,6 +259,7 @@ def test_unavailable_reason_on_focus(browser: Any, server: InProcessServer) -> N
         colour = computed(badge, "background-color")
         described_by = badge.get_attribute("aria-describedby")
         tip_id = tip.get_attribute("id")
+        elements = page.locator("main b").count()
 
     assert label == "Unavailable"
     assert colour == GREY
@@ -275,6 +269,27 @@ def test_unavailable_reason_on_focus(browser: Any, server: InProcessServer) -> N
     assert shown_on_hover
     assert tip_text == "<b>USB hub</b> replaced (until 2026-01-02 08:30)"
     assert described_by == tip_id
+    assert elements == 0
+
+
+def test_unavailable_returns_at_until(
+    browser: Any, server: InProcessServer, api: httpx.Client, clock: ManualClock
+) -> None:
+    response = api.post(
+        f"/api/v1/resources/{PIXEL_6A}/unavailable",
+        json={"reason": "cable swap", "until": "2026-01-01T12:30:00+00:00"},
+    )
+    assert response.status_code == 200, response.text
+    with open_page(browser, server.base_url + "/") as (page, _):
+        wait_for_status(page, PIXEL_6A, "unavailable")
+        elapsed = seconds_until(
+            lambda: clock.advance(30 * 60),
+            lambda: wait_for_status(page, PIXEL_6A, "available"),
+        )
+        tips = row(page, PIXEL_6A).locator(".tip").count()
+
+    assert elapsed < ACCEPTANCE_SECONDS
+    assert tips == 0
 
 
 # Sorting, filtering and search

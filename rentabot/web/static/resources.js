@@ -197,7 +197,7 @@ function createRow(id) {
     cells[column] = element("td", `cell-${column}`);
     tr.append(cells[column]);
   }
-  return { tr, cells, ttlNode: null, expiresAt: null };
+  return { tr, cells, statusText: null, ttlNode: null, expiresAt: null };
 }
 
 function fillRow(row, resource, now) {
@@ -205,16 +205,26 @@ function fillRow(row, resource, now) {
   row.tr.dataset.status = status;
   setText(row.cells.id, resource.id);
   row.cells.name.replaceChildren(element("span", "", resource.name));
-  row.cells.status.replaceChildren(
-    statusBadge(resource, status),
-    ...maintenanceNotes(resource, now),
-  );
+  fillStatus(row, resource, status, now);
   row.cells.holder.replaceChildren(...holderParts(resource));
   row.cells.tags.replaceChildren(tagButtons(resource));
   setText(row.cells.endpoint, resource.endpoint);
   setText(row.cells.description, resource.description);
   fillCountdown(row, resource, now);
   fillRowControls(row.cells.actions, resource);
+}
+
+// Rebuilds the status cell only when its text changes, so that a badge keeps keyboard
+// focus and its open tooltip while live updates refresh the row.
+function fillStatus(row, resource, status, now) {
+  const badge = statusBadge(resource, status);
+  const notes = maintenanceNotes(resource, now);
+  const text = [status, badge.textContent, ...notes.map((note) => note.textContent)].join("\n");
+  if (row.statusText === text) {
+    return;
+  }
+  row.statusText = text;
+  row.cells.status.replaceChildren(badge, ...notes);
 }
 
 export function statusOf(resource) {
@@ -327,8 +337,10 @@ function fillCountdown(row, resource, now) {
     return;
   }
   row.expiresAt = expiresAt;
-  row.ttlNode = element("span", "ttl");
-  row.cells.ttl.replaceChildren(row.ttlNode);
+  if (row.ttlNode === null) {
+    row.ttlNode = element("span", "ttl");
+    row.cells.ttl.replaceChildren(row.ttlNode);
+  }
   paintCountdown(row, now);
 }
 
