@@ -5,6 +5,12 @@ one at a time across all replicas and the rules always see a consistent state. R
 take no lock. Transactions run in worker threads, so the event loop does not block on
 the network.
 
+Writes use group commit. The operations that queue up in a replica while its previous
+transaction runs go into the next one, one after the other, so they share its lock,
+its commit (and the commit's wait for the disk) and its NOTIFY. Each operation still
+sees the changes of the ones before it, exactly as if they had run alone in that order.
+A caller gets its answer only after the commit succeeded.
+
 Each write transaction that emits events also sends a NOTIFY naming their ids and the
 earliest deadline it created. Every replica LISTENs: it publishes the events to its
 own event bus in id order (its own included, so every replica's stream has the same
@@ -47,7 +53,7 @@ from rentabot.storage.sql.bulk import STATE_TABLES, read_snapshot, snapshot_rows
 from rentabot.storage.sql.queries import query_audit
 from rentabot.storage.sql.rows import event_from_row
 from rentabot.storage.sql.schema import counters, events, reservations, resources
-from rentabot.storage.sql.transaction import SqlTransaction
+from rentabot.storage.sql.transaction import SqlTransaction, flush
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +71,9 @@ CONNECT_TIMEOUT_SECONDS = 3
 STATEMENT_TIMEOUT = "10s"
 LISTEN_RETRY_SECONDS = 1.0
 CLOCK_SYNC_INTERVAL = 60.0
+# At most this many operations share one write transaction, which bounds how long the
+# write lock is held.
+MAX_BATCH = 64
 
 
 def normalise_url(url: str) -> str:
@@ -105,6 +114,30 @@ class Notice:
         data = json.loads(payload)
         deadline = datetime.fromisoformat(data["deadline"]) if data["deadline"] else None
         return cls(data["origin"], int(data["first"]), int(data["last"]), deadline)
+
+
+class PendingWrite:
+    """One operation waiting for a write transaction, then its value or its error."""
+
+    __slots__ = ("done", "error", "operation", "value")
+
+    def __init__(self, operation: Callable[[Transaction], Any]) -> None:
+        self.operation = operation
+        self.done = False
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+    def succeed(self, value: Any) -> None:
+        self.done, self.value = True, value
+
+    def fail(self, error: BaseException) -> None:
+        self.done, self.error = True, error
+
+    def result(self) -> Any:
+        assert self.done, "the write has not run yet"
+        if self.error is not None:
+            raise self.error
+        return self.value
 
 
 class DatabaseClock:
@@ -156,6 +189,8 @@ class PostgresStore(Store):
         self.clock = DatabaseClock(self)
         self._instance_id = self.replica_id
         self._writer = asyncio.Lock()
+        # Operations waiting for the next write transaction, in arrival order.
+        self._queue: list[PendingWrite] = []
         self._listener: Listener | None = None
         # Held open while this replica leads the background work; closing it lets another.
         self._leader: psycopg.Connection[tuple[object, ...]] | None = None
@@ -238,37 +273,98 @@ class PostgresStore(Store):
     # Transactions
 
     async def write(self, operation: Callable[[Transaction], T]) -> T:
-        async with self._writer:
-            return await anyio.to_thread.run_sync(lambda: self.write_now(operation))
+        pending = PendingWrite(operation)
+        self._queue.append(pending)
+        try:
+            async with self._writer:
+                # An earlier caller may have committed this operation in its batch.
+                if not pending.done:
+                    batch = self._queue[:MAX_BATCH]
+                    del self._queue[:MAX_BATCH]
+                    await anyio.to_thread.run_sync(lambda: self._write_batch(batch))
+        except BaseException:
+            # A cancelled caller whose operation has not started leaves the queue, so
+            # nothing runs on behalf of a request that is gone.
+            if pending in self._queue:
+                self._queue.remove(pending)
+            raise
+        return pending.result()  # type: ignore[no-any-return]
 
-    async def read(self, operation: Callable[[Transaction], T]) -> T:
-        return await anyio.to_thread.run_sync(lambda: self.read_now(operation))
+    def _write_batch(self, batch: list[PendingWrite]) -> None:
+        """Run the operations in one transaction and record each one's outcome.
 
-    def write_now(self, operation: Callable[[Transaction], T]) -> T:
-        with self._connection() as connection, connection.begin():
+        An operation that fails (with a bug, or a constraint the database enforces) is
+        dropped from the batch with its error, and the others run again in a new
+        transaction without its partial writes. A lost or unreachable database fails
+        the whole batch: nothing of it was committed.
+        """
+        remaining = list(batch)
+        while remaining:
+            try:
+                failed = self._try_batch(remaining)
+            except (StoreUnavailable, DBAPIError) as error:
+                reason = describe_error(error) if isinstance(error, DBAPIError) else error
+                logger.warning("store.write_failed operations=%d error=%s", len(remaining), reason)
+                for pending in remaining:
+                    pending.fail(error)
+                return
+            if failed is None:
+                return
+            remaining.remove(failed)
+            if remaining:
+                logger.warning(
+                    "store.write_retry operations=%d dropped=%s",
+                    len(remaining),
+                    type(failed.error).__name__,
+                )
+
+    def _try_batch(self, batch: list[PendingWrite]) -> PendingWrite | None:
+        """Commit the whole batch and return None, or return the operation that failed."""
+        values: list[Any] = []
+        with self._connection() as connection, connection.begin() as transaction:
             connection.execute(
                 text("SELECT pg_advisory_xact_lock(:key, hashtext(current_schema()))"),
                 {"key": WRITE_LOCK_KEY},
             )
-            tx = SqlTransaction(connection)
-            result = operation(tx)
-            tx.flush_events()
-            self._notify(connection, tx)
-        return result
+            transactions = []
+            for pending in batch:
+                tx = SqlTransaction(connection)
+                try:
+                    values.append(pending.operation(tx))
+                except Exception as error:
+                    if is_connection_failure(error):
+                        raise
+                    transaction.rollback()
+                    pending.fail(error)
+                    return pending
+                transactions.append(tx)
+            flush(connection, transactions)
+            self._notify(connection, [event for tx in transactions for event in tx.events])
+        for pending, value in zip(batch, values, strict=True):
+            pending.succeed(value)
+        return None
+
+    def write_now(self, operation: Callable[[Transaction], T]) -> T:
+        pending = PendingWrite(operation)
+        self._write_batch([pending])
+        return pending.result()  # type: ignore[no-any-return]
+
+    async def read(self, operation: Callable[[Transaction], T]) -> T:
+        return await anyio.to_thread.run_sync(lambda: self.read_now(operation))
 
     def read_now(self, operation: Callable[[Transaction], T]) -> T:
         with self._connection() as connection, connection.begin():
             return operation(SqlTransaction(connection, read_only=True))
 
-    def _notify(self, connection: Connection, tx: SqlTransaction) -> None:
+    def _notify(self, connection: Connection, emitted: list[Event]) -> None:
         """Tell every replica about the events; PostgreSQL delivers it on commit."""
-        if not tx.events:
+        if not emitted:
             return
-        deadlines = [e.deadline for e in tx.events if e.deadline is not None]
+        deadlines = [e.deadline for e in emitted if e.deadline is not None]
         notice = Notice(
             origin=self.replica_id,
-            first_id=tx.events[0].id,
-            last_id=tx.events[-1].id,
+            first_id=emitted[0].id,
+            last_id=emitted[-1].id,
             deadline=min(deadlines) if deadlines else None,
         )
         connection.execute(
@@ -384,6 +480,13 @@ def configure_connection(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute(f"SET statement_timeout = '{STATEMENT_TIMEOUT}'")
     cursor.close()
     dbapi_connection.commit()
+
+
+def is_connection_failure(error: Exception) -> bool:
+    """Tell whether the error means the database is gone, rather than one statement failed."""
+    if isinstance(error, OperationalError | StoreUnavailable):
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
 
 
 def channel_name(schema: str) -> str:

@@ -2,7 +2,9 @@
 
 Writes go to the database as soon as they are made, so later queries in the same
 transaction read them. A small cache of rows read saves repeated SELECTs of one
-resource. Events are inserted when the transaction commits.
+resource. Audit entries and events are only added, never read back in a transaction,
+so they wait in memory and :func:`flush` inserts those of several transactions
+sharing one connection in one statement per table.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine.base import NestedTransaction
 
 from rentabot.domain.audit import AuditEntry
 from rentabot.domain.events import Event
@@ -75,10 +76,24 @@ UPDATE_COUNTER = (
 )
 INSERT_AUDIT = insert(audit)
 INSERT_EVENTS = insert(events).returning(events.c.id, sort_by_parameter_order=True)
+# The earliest deadline of any kind, so that the common case, nothing due, costs one query.
+SELECT_EARLIEST_DEADLINE = select(
+    func.least(
+        select(func.min(resources.c.next_deadline)).scalar_subquery(),
+        select(func.min(reservations.c.deadline)).scalar_subquery(),
+    )
+)
 
 SEQUENCE_COUNTER = "reservation_sequence"
 RESOURCE_ID_COUNTER = "resource_id"
 ACTIVE_STATUSES = (ReservationStatus.PENDING.value, ReservationStatus.FULFILLED.value)
+
+
+class Unknown:
+    """Marks a value that must be read again from the database."""
+
+
+UNKNOWN = Unknown()
 
 
 class SqlTransaction:
@@ -87,9 +102,13 @@ class SqlTransaction:
         self.read_only = read_only
         self.cache: dict[int, Resource | None] = {}
         self.events: list[Event] = []
+        self.audit_rows: list[dict[str, object]] = []
         self.writes = 0
-        self.savepoint: NestedTransaction | None = None
+        self.has_checkpoint = False
         self.checkpoint_events = 0
+        self.checkpoint_audit = 0
+        # The earliest deadline as last read (None: there is none), or UNKNOWN after a write.
+        self.earliest_deadline: datetime | Unknown | None = UNKNOWN
 
     # Resources
 
@@ -147,6 +166,7 @@ class SqlTransaction:
 
     def put_resource(self, resource: Resource) -> None:
         self.writes += 1
+        self.earliest_deadline = UNKNOWN
         values = resource_to_row(resource)
         previous = self.resource(resource.id)
         if previous is None:
@@ -175,6 +195,7 @@ class SqlTransaction:
 
     def delete_resource(self, resource_id: int) -> None:
         self.writes += 1
+        self.earliest_deadline = UNKNOWN
         self.connection.execute(
             delete(resource_tags).where(resource_tags.c.resource_id == resource_id)
         )
@@ -223,6 +244,7 @@ class SqlTransaction:
 
     def put_reservation(self, reservation: Reservation) -> None:
         self.writes += 1
+        self.earliest_deadline = UNKNOWN
         values = reservation_to_row(reservation)
         update_values = dict(values, target_id=values["id"])
         del update_values["id"]
@@ -235,6 +257,7 @@ class SqlTransaction:
 
     def purge_reservations(self, ended_before: datetime) -> int:
         self.writes += 1
+        self.earliest_deadline = UNKNOWN
         result = self.connection.execute(
             delete(reservations).where(
                 reservations.c.ended_at.is_not(None),
@@ -247,6 +270,7 @@ class SqlTransaction:
 
     def _next_counter(self, name: str) -> int:
         self.writes += 1
+        self.earliest_deadline = UNKNOWN
         current = self.connection.execute(SELECT_COUNTER, {"counter": name}).scalar()
         if current is None:
             self.connection.execute(insert(counters), {"name": name, "value": 1})
@@ -257,6 +281,8 @@ class SqlTransaction:
     # Deadlines
 
     def resources_due_by(self, instant: datetime) -> list[Resource]:
+        if self._nothing_due(instant):
+            return []
         rows = self.connection.execute(
             select(resources)
             .where(resources.c.next_deadline <= instant)
@@ -265,6 +291,8 @@ class SqlTransaction:
         return self._load(rows.mappings())
 
     def reservations_due_by(self, instant: datetime) -> list[Reservation]:
+        if self._nothing_due(instant):
+            return []
         rows = self.connection.execute(
             select(reservations)
             .where(reservations.c.deadline <= instant)
@@ -272,11 +300,17 @@ class SqlTransaction:
         ).mappings()
         return [reservation_from_row(row) for row in rows]
 
+    def _nothing_due(self, instant: datetime) -> bool:
+        """Tell whether no deadline is at or before ``instant``, asking once per state."""
+        if isinstance(self.earliest_deadline, Unknown):
+            self.earliest_deadline = self.connection.execute(SELECT_EARLIEST_DEADLINE).scalar()
+        return self.earliest_deadline is None or self.earliest_deadline > instant
+
     # Audit log, events and partial rollback
 
     def add_audit(self, entry: AuditEntry) -> None:
         self.writes += 1
-        self.connection.execute(INSERT_AUDIT, audit_to_row(entry))
+        self.audit_rows.append(audit_to_row(entry))
 
     def emit(self, event: Event) -> None:
         self.events.append(event)
@@ -286,30 +320,43 @@ class SqlTransaction:
 
     def checkpoint(self) -> None:
         # A savepoint, not a full rollback, because the transaction goes on after a refused
-        # command: its audit entry is written in it.
+        # command: its audit entry is written in it. PostgreSQL lets a savepoint name be
+        # reused, and ROLLBACK TO goes back to the latest one, so none is released.
         self.checkpoint_events = len(self.events)
-        self.savepoint = self.connection.begin_nested()
+        self.checkpoint_audit = len(self.audit_rows)
+        self.connection.exec_driver_sql("SAVEPOINT rentabot_checkpoint")
+        self.has_checkpoint = True
 
     def rollback_to_checkpoint(self) -> None:
+        assert self.has_checkpoint, "rollback_to_checkpoint needs a checkpoint"
         self.cache.clear()
+        self.earliest_deadline = UNKNOWN
         del self.events[self.checkpoint_events :]
-        assert self.savepoint is not None, "rollback_to_checkpoint needs a checkpoint"
-        self.savepoint.rollback()
-        self.savepoint = None
+        del self.audit_rows[self.checkpoint_audit :]
+        self.connection.exec_driver_sql("ROLLBACK TO SAVEPOINT rentabot_checkpoint")
+        self.has_checkpoint = False
 
-    def flush_events(self) -> None:
-        """Insert the events; they get their ids in emission order."""
-        if not self.events:
-            return
-        rows = [
-            {
-                "name": event.name,
-                "at": event.at,
-                "resource_id": event.resource_id,
-                "reservation_id": event.reservation_id,
-                "data": json.dumps(event.data, separators=(",", ":")),
-            }
-            for event in self.events
-        ]
-        ids = self.connection.execute(INSERT_EVENTS, rows).scalars().all()
-        self.events = [replace(event, id=int(i)) for event, i in zip(self.events, ids, strict=True)]
+
+def flush(connection: Connection, transactions: Sequence[SqlTransaction]) -> None:
+    """Insert the audit entries and events of ``transactions``, in order, then forget them.
+
+    Events get their ids in emission order, transaction after transaction.
+    """
+    audit_rows = [row for tx in transactions for row in tx.audit_rows]
+    if audit_rows:
+        connection.execute(INSERT_AUDIT, audit_rows)
+    event_rows = [
+        {
+            "name": event.name,
+            "at": event.at,
+            "resource_id": event.resource_id,
+            "reservation_id": event.reservation_id,
+            "data": json.dumps(event.data, separators=(",", ":")),
+        }
+        for tx in transactions
+        for event in tx.events
+    ]
+    ids = iter(connection.execute(INSERT_EVENTS, event_rows).scalars().all() if event_rows else [])
+    for tx in transactions:
+        tx.audit_rows = []
+        tx.events = [replace(event, id=int(next(ids))) for event in tx.events]
