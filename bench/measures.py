@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from httpclient import Connection, Response, lock_path, unlock_path
+from postgres import Backends, cpu_since
 from servers import (
     HOST,
     BenchmarkError,
@@ -104,15 +105,30 @@ async def cycle_until(
 
 
 async def cycle_round(
-    server: Server, ids: list[int], seconds: float, max_cycles: int
+    servers: list[Server],
+    ids: list[int],
+    seconds: float,
+    max_cycles: int,
+    database: Backends | None = None,
 ) -> dict[str, Any]:
-    """Run one timed round of lock+unlock cycles, one keep-alive connection per resource."""
-    connections = [Connection(HOST, server.port) for _ in ids]
+    """Run one timed round of lock+unlock cycles, one keep-alive connection per resource.
+
+    The connections go to ``servers`` round-robin, and the server CPU share is the sum
+    over all of them. With ``database``, the CPU of those PostgreSQL backends is
+    reported apart and left out of the other work.
+    """
+    connections = [
+        Connection(HOST, servers[index % len(servers)].port) for index in range(len(ids))
+    ]
+    database_cpu: dict[int, float] = {}
+    database_cpu_used = 0.0
     try:
         for connection in connections:
             await connection.open()
 
-        server_cpu = cpu_seconds(server.pid)
+        if database is not None:
+            database_cpu = database.cpu_seconds()
+        server_cpu = sum(cpu_seconds(server.pid) for server in servers)
         client_cpu = time.process_time()
         machine_cpu = machine_cpu_seconds()
         started = time.perf_counter()
@@ -124,7 +140,9 @@ async def cycle_round(
             )
         )
         elapsed = time.perf_counter() - started
-        server_cpu = cpu_seconds(server.pid) - server_cpu
+        if database is not None:
+            database_cpu_used = cpu_since(database_cpu, database.cpu_seconds())
+        server_cpu = sum(cpu_seconds(server.pid) for server in servers) - server_cpu
         client_cpu = time.process_time() - client_cpu
         machine_cpu = machine_cpu_seconds() - machine_cpu
     finally:
@@ -132,21 +150,26 @@ async def cycle_round(
             await connection.close()
 
     assert counter.latencies is not None
-    return {
+    ours = server_cpu + client_cpu
+    result: dict[str, Any] = {
         "seconds": seconds,
         "cycles": counter.cycles,
         "cycles_per_second": counter.cycles / seconds,
         "server_cpu_share": server_cpu / elapsed,
         "client_cpu_share": client_cpu / elapsed,
-        # Everything else the machine did meanwhile: other processes and kernel network work.
-        "other_cpu_share": max(0.0, machine_cpu - server_cpu - client_cpu) / elapsed,
-        "cycle_latency_ms": summarize([value * 1000 for value in counter.latencies]),
-        "hit_count_cap": counter.cycles >= max_cycles * len(ids),
     }
+    if database is not None:
+        result["database_cpu_share"] = database_cpu_used / elapsed
+        ours += database_cpu_used
+    # Everything else the machine did meanwhile: other processes and kernel network work.
+    result["other_cpu_share"] = max(0.0, machine_cpu - ours) / elapsed
+    result["cycle_latency_ms"] = summarize([value * 1000 for value in counter.latencies])
+    result["hit_count_cap"] = counter.cycles >= max_cycles * len(ids)
+    return result
 
 
 async def measure_cycles(
-    server: Server,
+    servers: list[Server],
     ids: list[int],
     warmup_seconds: float,
     rounds: int,
@@ -155,20 +178,22 @@ async def measure_cycles(
     max_other_share: float,
     retry_seconds: float,
     settle: Callable[[], Awaitable[object]],
+    database: Backends | None = None,
 ) -> dict[str, Any]:
     """Measure lock+unlock cycles per second: a warm-up round, then the median of ``rounds``.
 
     A round during which other work on the machine took more than ``max_other_share``
     of a core is set aside and run again after ``settle``. After ``retry_seconds`` of
     retrying, or ``MAX_SET_ASIDE`` rounds, every round counts. Set-aside rounds are
-    returned too, so the report can show them.
+    returned too, so the report can show them. ``servers`` and ``database`` are as
+    for ``cycle_round``.
     """
-    await cycle_round(server, ids, warmup_seconds, max_cycles)
+    await cycle_round(servers, ids, warmup_seconds, max_cycles, database)
     counted: list[dict[str, Any]] = []
     set_aside: list[dict[str, Any]] = []
     retry_deadline = time.perf_counter() + retry_seconds
     while len(counted) < rounds:
-        result = await cycle_round(server, ids, round_seconds, max_cycles)
+        result = await cycle_round(servers, ids, round_seconds, max_cycles, database)
         retrying = time.perf_counter() < retry_deadline and len(set_aside) < MAX_SET_ASIDE
         if result["other_cpu_share"] > max_other_share and retrying:
             set_aside.append(result)
@@ -177,6 +202,7 @@ async def measure_cycles(
             counted.append(result)
     return {
         "clients": len(ids),
+        "replicas": len(servers),
         "warmup_seconds": warmup_seconds,
         "max_other_share": max_other_share,
         "rounds": counted,

@@ -6,6 +6,22 @@ from typing import Any
 
 # Ratios are always this service divided by rentabot 1.0.0.
 HEADERS = ["metric", "this service", "rentabot 1.0.0", "ratio", "target", "met"]
+# Ratios in the stores table are each store's rate divided by the in-memory rate.
+STORE_HEADERS = ["store", "replicas", "lock+unlock cycles/s", "ratio to in-memory"]
+# Keys of record["results"], in the order of the stores table, with their store names.
+STORES = [
+    ("memory", "in memory", 1),
+    ("sqlite", "SQLite", 1),
+    ("postgres-1", "PostgreSQL", 1),
+    ("postgres-3", "PostgreSQL", 3),
+]
+SERVICE_LABELS = {
+    "memory": "this service",
+    "sqlite": "this service (SQLite)",
+    "postgres-1": "this service (PostgreSQL, 1 replica)",
+    "postgres-3": "this service (PostgreSQL, 3 replicas)",
+    "baseline": "rentabot 1.0.0",
+}
 
 
 def rows(record: dict[str, Any]) -> list[dict[str, Any]]:
@@ -116,6 +132,20 @@ def rows(record: dict[str, Any]) -> list[dict[str, Any]]:
     return built
 
 
+def store_rows(record: dict[str, Any]) -> list[list[str]]:
+    """Build the stores table: this service's lock+unlock rate on each store."""
+    results = record["results"]
+    memory_rate = results["memory"]["cycles"]["cycles_per_second"]
+    built = []
+    for key, store, replicas in STORES:
+        if key not in results:
+            built.append([store, str(replicas), "skipped (--no-postgres)", "-"])
+            continue
+        rate = results[key]["cycles"]["cycles_per_second"]
+        built.append([store, str(replicas), rate_text(rate), ratio_text(rate / memory_rate)])
+    return built
+
+
 def row(
     metric: str, this: str, old: str, ratio: float | None, target: str, met: bool | None
 ) -> dict[str, Any]:
@@ -183,24 +213,31 @@ def cells(entry: dict[str, Any]) -> list[str]:
 
 
 def console_table(entries: list[dict[str, Any]]) -> str:
-    table = [HEADERS, *(cells(entry) for entry in entries)]
-    widths = [max(len(line[column]) for line in table) for column in range(len(HEADERS))]
-    lines = []
+    return text_table(HEADERS, [cells(entry) for entry in entries])
+
+
+def text_table(headers: list[str], lines: list[list[str]]) -> str:
+    """Return ``lines`` as plain-text columns padded to the widest cell."""
+    table = [headers, *lines]
+    widths = [max(len(line[column]) for line in table) for column in range(len(headers))]
+    rendered = []
     for index, line in enumerate(table):
-        lines.append("  ".join(text.ljust(width) for text, width in zip(line, widths, strict=True)))
+        rendered.append(
+            "  ".join(text.ljust(width) for text, width in zip(line, widths, strict=True))
+        )
         if index == 0:
-            lines.append("  ".join("-" * width for width in widths))
-    return "\n".join(lines)
+            rendered.append("  ".join("-" * width for width in widths))
+    return "\n".join(rendered)
 
 
-def markdown_table(entries: list[dict[str, Any]]) -> str:
-    lines = [
-        "| " + " | ".join(HEADERS) + " |",
-        "|" + "---|" * len(HEADERS),
+def markdown_table(headers: list[str], lines: list[list[str]]) -> str:
+    rendered = [
+        "| " + " | ".join(headers) + " |",
+        "|" + "---|" * len(headers),
     ]
-    for entry in entries:
-        lines.append("| " + " | ".join(cells(entry)) + " |")
-    return "\n".join(lines)
+    for line in lines:
+        rendered.append("| " + " | ".join(line) + " |")
+    return "\n".join(rendered)
 
 
 INTRO = """\
@@ -209,8 +246,10 @@ INTRO = """\
 This page compares this rentabot with rentabot 1.0.0 from PyPI on the paths CI
 pipelines use most. It measures lock and unlock throughput, how soon a waiting
 reservation is served and an expired lock is released, locking by tag among many
-resources, listing a long queue, and memory. `bench/run.py` writes this whole page,
-so rerun it to refresh the figures instead of editing them.
+resources, listing a long queue, and memory. It also compares this service's
+throughput on each store, with one and with three replicas on PostgreSQL.
+`bench/run.py` writes this whole page, so rerun it to refresh the figures instead
+of editing them.
 
 **Machine.** {cpu_model}, {cpu_cores} cores as listed in /proc/cpuinfo, Linux
 {kernel}, Python {python}. The run started {started_at} and measured {source}.
@@ -221,7 +260,8 @@ installed (`.venv`): `.venv/bin/python bench/run.py`. The first run creates
 {minutes:.0f} min, including waits for other processes to settle. `--quick`
 shortens every phase for a smoke test and leaves this page unchanged.
 
-**Method.** Both servers ran the same way, one at a time:
+**Method.** Both servers ran the same way, one at a time (except the three
+replicas of figure 8):
 `<python> -m uvicorn rentabot.main:app --host 127.0.0.1 --port P --log-level warning
 --no-access-log`, with `RENTABOT_RESOURCE_DESCRIPTOR` set to a descriptor the script
 writes and a scratch working directory. The client ran in a separate process (the
@@ -266,6 +306,22 @@ METHOD = """\
    file in a temporary folder.
 7. **Resident memory.** VmRSS from /proc/PID/status of the server that loaded the
    10,000-resource descriptor, read 0.5 s after one `GET /api/v1/resources`.
+8. **Stores and replicas.** As figure 1, for this service only. The in-memory and
+   SQLite rates are figures 1 and 6. Each PostgreSQL measurement creates a fresh
+   schema `rentabot_bench_<random>` in the database named under "Stores and
+   replicas" and drops it afterwards.
+   The service gets
+   `RENTABOT_PERSIST=postgresql://...?options=-csearch_path%3D<schema>&application_name=<schema>`.
+   One replica is one server. Three replicas are three servers started at once on
+   the same schema, which they migrate in turn under an advisory lock. The
+   {clients} client connections go to their three ports round-robin, so the client
+   balances the load and no proxy is involved. The server CPU share is the sum over
+   the replicas. The database CPU share is that of the PostgreSQL backends whose
+   `application_name` is the schema, read from /proc. PostgreSQL's background
+   processes (WAL writer, checkpointer) count as other work. Every change takes one
+   advisory lock shared by all replicas, so writes run one at a time, and every
+   replica reads the events of each change back from the database after its
+   `NOTIFY`. {replica_caveat}{postgres_note}
 
 Percentiles are nearest-rank: p99 is the smallest sample with 99% of samples at or
 below it.
@@ -283,8 +339,17 @@ def markdown(record: dict[str, Any]) -> str:
             source=source_text(record["source"]),
             **machine,
         ),
-        "## Results\n\n" + markdown_table(record["rows"]) + "\n",
+        "## Results\n\n"
+        + markdown_table(HEADERS, [cells(entry) for entry in record["rows"]])
+        + "\n",
+        stores_section(record),
         METHOD.format(
+            replica_caveat=replica_caveat(machine["cpu_cores"]),
+            postgres_note=(
+                " This run skipped the PostgreSQL measurements (`--no-postgres`)."
+                if record["postgres"]["skipped"]
+                else ""
+            ),
             clients=record["results"]["memory"]["cycles"]["clients"],
             warmup=plan["warmup_seconds"],
             rounds=plan["rounds"],
@@ -302,12 +367,58 @@ def markdown(record: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+def replica_caveat(cores: int) -> str:
+    """Describe what the three-replica figure can show on a machine with ``cores`` cores."""
+    # An estimate: three replicas, the PostgreSQL backends and the client need about five
+    # cores before a third replica can add throughput instead of taking CPU from the others.
+    if cores < 5:
+        return (
+            f"Here the three replicas, PostgreSQL and the client share {cores} cores, so "
+            "the three-replica figure measures the cost of coordinating replicas, not "
+            "scaling."
+        )
+    return (
+        f"Here the three replicas, PostgreSQL and the client have {cores} cores, but the "
+        "shared write lock still limits how far throughput can grow with replicas."
+    )
+
+
+STORES_INTRO = """\
+## Stores and replicas
+
+This service's lock+unlock throughput on each store, measured in the same run as
+the results above, as figure 8 below describes. There is no target for these
+figures. The ratio is each rate divided by the in-memory rate. {caveat}
+"""
+
+
+def stores_section(record: dict[str, Any]) -> str:
+    parts = [
+        STORES_INTRO.format(caveat=replica_caveat(record["machine"]["cpu_cores"])),
+        markdown_table(STORE_HEADERS, store_rows(record)),
+        "",
+    ]
+    database = record["postgres"]
+    if database["skipped"]:
+        parts.append(
+            "The PostgreSQL measurements were skipped: the run was started with `--no-postgres`.\n"
+        )
+    else:
+        server = database["server"]
+        parts.append(
+            f"PostgreSQL {server['server_version']} at {server['host']}:{server['port']}, "
+            f"database `{server['dbname']}`, on this machine, with `fsync` "
+            f"{server['fsync']} and `synchronous_commit` {server['synchronous_commit']}.\n"
+        )
+    return "\n".join(parts)
+
+
 def details(record: dict[str, Any]) -> str:
     results = record["results"]
     services = [
-        ("this service", results["memory"]),
-        ("this service (SQLite)", results["sqlite"]),
-        ("rentabot 1.0.0", results["baseline"]),
+        (SERVICE_LABELS[key], results[key])
+        for key in ("memory", "sqlite", "postgres-1", "postgres-3", "baseline")
+        if key in results
     ]
     lines = ["## Details of this run", "", "**Software.**", ""]
     lines.append("| | " + " | ".join(("this service", "rentabot 1.0.0")) + " |")
@@ -323,7 +434,8 @@ def details(record: dict[str, Any]) -> str:
 
     lines += [
         "",
-        "**Throughput rounds**, in cycles/s, each with the CPU share of the server, of "
+        "**Throughput rounds**, in cycles/s, each with the CPU share of the server (all "
+        "replicas together), of the PostgreSQL backends serving it where there are any, of "
         "the client and of everything else on the machine (1.00 is one core busy for the "
         "whole round):",
         "",
@@ -331,10 +443,7 @@ def details(record: dict[str, Any]) -> str:
     for label, result in services:
         rounds = result["cycles"]["rounds"]
         figures = ", ".join(
-            f"{entry['cycles_per_second']:,.0f} "
-            f"(server {entry['server_cpu_share']:.2f}, client {entry['client_cpu_share']:.2f}, "
-            f"other {entry['other_cpu_share']:.2f})"
-            for entry in rounds
+            f"{entry['cycles_per_second']:,.0f} ({shares_text(entry)})" for entry in rounds
         )
         by_rate = sorted(rounds, key=lambda entry: entry["cycles_per_second"])
         latency = by_rate[len(by_rate) // 2]["cycle_latency_ms"]
@@ -395,6 +504,16 @@ def details(record: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def shares_text(entry: dict[str, Any]) -> str:
+    """Return the CPU shares of one throughput round, database included when measured."""
+    shares = [f"server {entry['server_cpu_share']:.2f}"]
+    if "database_cpu_share" in entry:
+        shares.append(f"database {entry['database_cpu_share']:.2f}")
+    shares.append(f"client {entry['client_cpu_share']:.2f}")
+    shares.append(f"other {entry['other_cpu_share']:.2f}")
+    return ", ".join(shares)
+
+
 def samples_text(result: dict[str, Any]) -> str:
     values = ", ".join(f"{value:,.0f} ms" for value in result["samples_ms"]) or "none"
     interval = result.get("poll_interval_ms", result.get("retry_interval_ms"))
@@ -422,7 +541,6 @@ def busy_warnings(record: dict[str, Any]) -> list[str]:
                 f"{where}: other work took {entry['other_cores_during']:.2f} cores on average"
             )
 
-    labels = {"memory": "this service", "sqlite": "this service (SQLite)"}
     for key, result in record["results"].items():
         busy_rounds = [
             entry for entry in result["cycles"]["rounds"] if entry["other_cpu_share"] > max_other
@@ -431,7 +549,7 @@ def busy_warnings(record: dict[str, Any]) -> list[str]:
             shares = ", ".join(f"{entry['other_cpu_share']:.2f}" for entry in busy_rounds)
             count = f"{len(busy_rounds)} counted round{'s' if len(busy_rounds) > 1 else ''}"
             warnings.append(
-                f"{labels.get(key, 'rentabot 1.0.0')}, lock+unlock throughput: "
+                f"{SERVICE_LABELS[key]}, lock+unlock throughput: "
                 f"{count} had other work on {shares} cores"
             )
     return warnings
@@ -447,7 +565,8 @@ def background_text(record: dict[str, Any]) -> str:
         f"fewer than {background['max_busy_cores']:g} cores busy. A throughput round during "
         f"which other work took more than {max_other:.2f} of a core was set aside and run "
         f"again, for up to {wait:.0f} s per figure. Other work is everything besides the "
-        "server and the client, including kernel work charged to no process.",
+        "servers, the client and, for the PostgreSQL figures, the backends serving them. "
+        "It includes kernel work charged to no process and PostgreSQL's background processes.",
         "",
     ]
     warnings = busy_warnings(record)

@@ -8,6 +8,10 @@ Run from the repository root:
 Both services are started the same way (``python -m uvicorn rentabot.main:app`` on
 127.0.0.1 with the same options), one at a time. The client runs in this process,
 separate from the server. Raw figures are saved as JSON under bench/results/.
+
+The run also measures this service's throughput on each store: in memory, SQLite,
+and PostgreSQL with one replica and with three replicas at once on a fresh schema.
+It fails when PostgreSQL is unreachable, unless ``--no-postgres`` skips those figures.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import measures
+import postgres
+import psycopg
 import report
 from httpclient import HTTPError
 from servers import (
@@ -41,6 +47,7 @@ from servers import (
     ensure_baseline_venv,
     interpreter_versions,
     machine_cpu_seconds,
+    running_replicas,
     running_server,
     wait_for_quiet_machine,
     write_descriptor,
@@ -58,6 +65,7 @@ LAST_TAG = "tail"
 SOLO_TAG = "solo"
 POOL_TAG = "pool"
 POOL_SIZE = 2
+POSTGRES_REPLICAS = (1, 3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,22 +165,11 @@ async def measure_small(
         # Memory with a handful of resources separates start-up cost from per-resource cost.
         results["small_memory"] = await measures.measure_memory(server, len(ids))
 
-        async with quiet.phase(server, "lock+unlock throughput", checks_rounds=True):
-            results["cycles"] = await measures.measure_cycles(
-                server,
-                cycle_ids,
-                plan.warmup_seconds,
-                plan.rounds,
-                plan.round_seconds,
-                plan.max_cycles_per_client,
-                quiet.max_other_share,
-                quiet.max_wait_seconds,
-                quiet.settle,
-            )
+        results["cycles"] = await measure_throughput([server], cycle_ids, plan, quiet)
 
         # rentabot 1.0.0 acts only on a 10-second timer, so it gets a few capped samples.
         samples = plan.baseline_samples if is_baseline else plan.fulfilment_samples
-        async with quiet.phase(server, "unlock to reservation fulfilled"):
+        async with quiet.phase([server], "unlock to reservation fulfilled"):
             results["fulfilment"] = await measures.measure_fulfilment(
                 server,
                 ids["solo"],
@@ -184,7 +181,7 @@ async def measure_small(
             )
 
         samples = plan.baseline_samples if is_baseline else plan.expiry_samples
-        async with quiet.phase(server, "expiry lateness"):
+        async with quiet.phase([server], "expiry lateness"):
             results["expiry"] = await measures.measure_expiry(
                 server,
                 ids["expiry"],
@@ -196,7 +193,7 @@ async def measure_small(
             )
 
         pool_ids = [ids[f"pool-{number}"] for number in range(1, POOL_SIZE + 1)]
-        async with quiet.phase(server, f"listing {plan.reservations} pending reservations"):
+        async with quiet.phase([server], f"listing {plan.reservations} pending reservations"):
             results["listing"] = await measures.measure_listing(
                 server,
                 pool_ids,
@@ -218,11 +215,11 @@ async def measure_large(
         print_progress(spec, f"memory with {LARGE_POOL} resources")
         results["memory"] = await measures.measure_memory(server, LARGE_POOL)
 
-        async with quiet.phase(server, "tag lock+unlock"):
+        async with quiet.phase([server], "tag lock+unlock"):
             results["tag_lock"] = await measures.measure_tag_lock(
                 server, f"tag={BULK_TAG}", warmup=20, samples=plan.tag_samples, cap_seconds=300
             )
-        async with quiet.phase(server, "tag lock+unlock, last match"):
+        async with quiet.phase([server], "tag lock+unlock, last match"):
             results["tag_lock_last"] = await measures.measure_tag_lock(
                 server,
                 f"tag={BULK_TAG}&tag={LAST_TAG}",
@@ -240,19 +237,72 @@ async def measure_sqlite(
     async with running_server(spec, descriptor, work_dir, "sqlite") as server:
         ids = await measures.resource_ids(server)
         cycle_ids = [ids[f"cycle-{number:02d}"] for number in range(1, CYCLE_CLIENTS + 1)]
-        async with quiet.phase(server, "lock+unlock throughput", checks_rounds=True):
-            cycles = await measures.measure_cycles(
-                server,
-                cycle_ids,
-                plan.warmup_seconds,
-                plan.rounds,
-                plan.round_seconds,
-                plan.max_cycles_per_client,
-                quiet.max_other_share,
-                quiet.max_wait_seconds,
-                quiet.settle,
-            )
+        cycles = await measure_throughput([server], cycle_ids, plan, quiet)
     return {"cycles": cycles}
+
+
+async def measure_throughput(
+    servers: list[Server],
+    cycle_ids: list[int],
+    plan: Plan,
+    quiet: Quiet,
+    database: postgres.Backends | None = None,
+) -> dict[str, Any]:
+    """Run the lock+unlock throughput phase (figures 1, 6 and 8) on ``servers``."""
+    async with quiet.phase(
+        servers, "lock+unlock throughput", checks_rounds=True, database=database
+    ):
+        return await measures.measure_cycles(
+            servers,
+            cycle_ids,
+            plan.warmup_seconds,
+            plan.rounds,
+            plan.round_seconds,
+            plan.max_cycles_per_client,
+            quiet.max_other_share,
+            quiet.max_wait_seconds,
+            quiet.settle,
+            database=database,
+        )
+
+
+async def measure_postgres(
+    spec: ServiceSpec,
+    descriptor: Path,
+    work_dir: Path,
+    plan: Plan,
+    quiet: Quiet,
+    admin_url: str,
+    replicas: int,
+) -> dict[str, Any]:
+    """Run phase 8, lock+unlock throughput, on ``replicas`` servers sharing a fresh schema.
+
+    The schema is dropped afterwards, also when the phase fails.
+    """
+    with postgres.fresh_schema(admin_url) as schema:
+        store_env = {"RENTABOT_PERSIST": schema.service_url}
+        spec = dataclasses.replace(spec, env={**spec.env, **store_env})
+        tag = f"{replicas}-replicas"
+        async with running_replicas(spec, descriptor, work_dir, tag, replicas) as servers:
+            ids = await same_resource_ids(servers)
+            cycle_ids = [ids[f"cycle-{number:02d}"] for number in range(1, CYCLE_CLIENTS + 1)]
+            with postgres.backends(admin_url, schema) as database:
+                cycles = await measure_throughput(servers, cycle_ids, plan, quiet, database)
+    return {"cycles": cycles, "schema": schema.name}
+
+
+async def same_resource_ids(servers: list[Server]) -> dict[str, int]:
+    """Return the resource ids by name, after checking that every replica lists the same."""
+    first = await measures.resource_ids(servers[0])
+    for server in servers[1:]:
+        ids = await measures.resource_ids(server)
+        if ids != first:
+            raise BenchmarkError(
+                f"replicas on one schema list different resources: {len(first)} on port "
+                f"{servers[0].port} and {len(ids)} on port {server.port}, with names or ids "
+                "that differ; see their logs"
+            )
+    return first
 
 
 @dataclass(slots=True)
@@ -283,28 +333,39 @@ class Quiet:
 
     @contextlib.asynccontextmanager
     async def phase(
-        self, server: Server, name: str, checks_rounds: bool = False
+        self,
+        servers: list[Server],
+        name: str,
+        checks_rounds: bool = False,
+        database: postgres.Backends | None = None,
     ) -> AsyncIterator[None]:
         """Wait for a quiet machine, run the phase, then log how busy other work kept it.
 
+        ``servers`` are the replicas under test, and ``database`` reads the CPU time of
+        the PostgreSQL backends that serve them, so neither counts as other work.
         ``checks_rounds`` marks a phase that checks other load per round itself and
         waits for quiet between rounds, so its phase-wide average is of little use.
         """
+        spec = servers[0].spec
         busy = await self.settle()
-        print_progress(server.spec, name)
+        print_progress(spec, name)
+        database_cpu = database.cpu_seconds() if database is not None else {}
         machine_cpu = machine_cpu_seconds()
-        server_cpu = cpu_seconds(server.pid)
+        server_cpu = sum(cpu_seconds(server.pid) for server in servers)
         client_cpu = time.process_time()
         started = time.perf_counter()
 
         yield
 
         elapsed = time.perf_counter() - started
-        ours = (cpu_seconds(server.pid) - server_cpu) + (time.process_time() - client_cpu)
+        ours = sum(cpu_seconds(server.pid) for server in servers) - server_cpu
+        ours += time.process_time() - client_cpu
+        if database is not None:
+            ours += postgres.cpu_since(database_cpu, database.cpu_seconds())
         other = max(0.0, machine_cpu_seconds() - machine_cpu - ours) / elapsed
         self.log.append(
             {
-                "service": server.spec.label,
+                "service": spec.label,
                 "phase": name,
                 "busy_cores_before": busy,
                 "other_cores_during": other,
@@ -355,6 +416,8 @@ def machine_facts() -> dict[str, Any]:
 async def run(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
     started = time.perf_counter()
     plan = QUICK if args.quick else FULL
+    # Checked first, so an unreachable server fails the run before minutes of measuring.
+    database = None if args.no_postgres else postgres.server_facts(args.postgres_url)
     baseline_python = ensure_baseline_venv(args.baseline_venv)
 
     current = interpreter_versions(Path(sys.executable))
@@ -391,6 +454,17 @@ async def run(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
     results["memory"].update(await measure_large(memory, large, work_dir, plan, quiet))
     results["baseline"].update(await measure_large(baseline, large, work_dir, plan, quiet))
     results["sqlite"] = await measure_sqlite(sqlite, small, work_dir, plan, quiet)
+    if database is not None:
+        for replicas in POSTGRES_REPLICAS:
+            spec = ServiceSpec(
+                f"postgres-{replicas}",
+                f"this service (PostgreSQL, {replicas} replica{'s' if replicas > 1 else ''})",
+                Path(sys.executable),
+                {"RENTABOT_LOG_LEVEL": "warning"},
+            )
+            results[spec.key] = await measure_postgres(
+                spec, small, work_dir, plan, quiet, args.postgres_url, replicas
+            )
 
     return {
         "started_at": args.started_at,
@@ -399,6 +473,7 @@ async def run(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
         "plan": dataclasses.asdict(plan),
         "machine": machine_facts(),
         "source": source_state(),
+        "postgres": {"skipped": database is None, "server": database},
         "background": {
             "max_busy_cores": quiet.max_busy_cores,
             "max_wait_seconds": quiet.max_wait_seconds,
@@ -443,6 +518,17 @@ def parse_arguments() -> argparse.Namespace:
         "report shows the load (default: %(default)s)",
     )
     parser.add_argument(
+        "--postgres-url",
+        default=postgres.DEFAULT_URL,
+        help="PostgreSQL database in which each PostgreSQL measurement creates a fresh "
+        "schema and drops it afterwards (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--no-postgres",
+        action="store_true",
+        help="skip the PostgreSQL measurements; the page then says they were skipped",
+    )
+    parser.add_argument(
         "--docs",
         type=Path,
         default=DEFAULT_DOCS,
@@ -473,8 +559,12 @@ def main() -> int:
     try:
         with asyncio.Runner(loop_factory=new_event_loop) as runner:
             record = runner.run(run(args, work_dir))
-    except (BenchmarkError, HTTPError) as error:
-        print(f"Benchmark failed: {error}\nServer logs are kept in {work_dir}", file=sys.stderr)
+    except (BenchmarkError, HTTPError, psycopg.Error) as error:
+        print(f"Benchmark failed: {error}", file=sys.stderr)
+        if any(work_dir.iterdir()):
+            print(f"Server logs are kept in {work_dir}", file=sys.stderr)
+        else:
+            work_dir.rmdir()
         return 1
 
     record["rows"] = report.rows(record)
@@ -485,6 +575,8 @@ def main() -> int:
 
     print()
     print(report.console_table(record["rows"]))
+    print()
+    print(report.text_table(report.STORE_HEADERS, report.store_rows(record)))
     warnings = report.busy_warnings(record)
     if warnings:
         print("\nTaken while other work exceeded the limits (see the JSON for figures):")

@@ -71,6 +71,8 @@ class Server:
     process: subprocess.Popen[bytes]
     port: int
     log_path: Path
+    # time.perf_counter() just before the process was started.
+    started: float
     startup_seconds: float = 0.0
 
     @property
@@ -165,8 +167,41 @@ async def running_server(
     spec: ServiceSpec, descriptor: Path, work_dir: Path, tag: str
 ) -> AsyncIterator[Server]:
     """Start ``spec`` on a free port, wait until GET /health succeeds, and stop it on exit."""
+    server = start_server(spec, descriptor, work_dir, f"{spec.key}-{tag}.log")
+    try:
+        await wait_until_ready(server)
+        yield server
+    finally:
+        stop_server(server)
+
+
+@contextlib.asynccontextmanager
+async def running_replicas(
+    spec: ServiceSpec, descriptor: Path, work_dir: Path, tag: str, count: int
+) -> AsyncIterator[list[Server]]:
+    """Start ``count`` servers of ``spec`` at once, wait until all are ready, stop all on exit.
+
+    The replicas share the store that ``spec.env`` names, so they must be of a kind
+    that several processes can share.
+    """
+    servers: list[Server] = []
+    try:
+        for number in range(1, count + 1):
+            log_name = f"{spec.key}-{tag}-{number}.log"
+            servers.append(start_server(spec, descriptor, work_dir, log_name))
+        # They start in parallel, so waiting for one after another costs no extra time.
+        for server in servers:
+            await wait_until_ready(server)
+        yield servers
+    finally:
+        for server in servers:
+            stop_server(server)
+
+
+def start_server(spec: ServiceSpec, descriptor: Path, work_dir: Path, log_name: str) -> Server:
+    """Start ``spec`` on a free port without waiting for it; its output goes to ``log_name``."""
     port = free_port()
-    log_path = work_dir / f"{spec.key}-{tag}.log"
+    log_path = work_dir / log_name
     command = [
         str(spec.python), "-m", "uvicorn", "rentabot.main:app",
         "--host", HOST, "--port", str(port),
@@ -182,16 +217,11 @@ async def running_server(
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    server = Server(spec, process, port, log_path)
-    try:
-        await wait_until_ready(server)
-        server.startup_seconds = time.perf_counter() - started
-        yield server
-    finally:
-        stop_server(server)
+    return Server(spec, process, port, log_path, started)
 
 
 async def wait_until_ready(server: Server) -> None:
+    """Poll GET /health until it returns 200, then set ``server.startup_seconds``."""
     deadline = time.perf_counter() + START_TIMEOUT
     while time.perf_counter() < deadline:
         if server.process.poll() is not None:
@@ -203,6 +233,7 @@ async def wait_until_ready(server: Server) -> None:
         try:
             response = await connection.request("GET", "/health")
             if response.status == 200:
+                server.startup_seconds = time.perf_counter() - server.started
                 return
         except OSError:
             pass
