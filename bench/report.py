@@ -318,10 +318,11 @@ METHOD = """\
    balances the load and no proxy is involved. The server CPU share is the sum over
    the replicas. The database CPU share is that of the PostgreSQL backends whose
    `application_name` is the schema, read from /proc. PostgreSQL's background
-   processes (WAL writer, checkpointer) count as other work. Every change takes one
-   advisory lock shared by all replicas, so writes run one at a time, and every
-   replica reads the events of each change back from the database after its
-   `NOTIFY`. {replica_caveat}{postgres_note}
+   processes (WAL writer, checkpointer) count as other work. Every write transaction
+   takes one advisory lock shared by all replicas, so transactions run one at a time.
+   The changes that queue up in a replica share its next transaction (group commit),
+   and every replica reads the events of each transaction back from the database
+   after its `NOTIFY`. {replica_caveat}{postgres_note}
 
 Percentiles are nearest-rank: p99 is the smallest sample with 99% of samples at or
 below it.
