@@ -324,9 +324,11 @@ def test_descriptor_windows_synced(lab: Lab) -> None:
     assert lab.resource(1).windows == ()
 
 
+# The in-memory store keeps nothing across a restart, so only the persistent kinds run.
+@pytest.mark.parametrize(
+    "store_url", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
 def test_unavailability_survives_restart(store_url: str | None) -> None:
-    if store_url is None:
-        pytest.skip("the in-memory store keeps nothing across a restart")
     first = Lab(specs(("phone-1", "android")), store_url=store_url)
     now = first.clock.now()
     first.run(first.service.mark_unavailable(1, "cable loose", now + HOUR))
