@@ -9,6 +9,10 @@ import pytest
 
 from tests.support.servers import InProcessServer
 
+# Ids that no store column can hold: a resource id past 32 bits, a 65-character key.
+HUGE_ID = "99999999999"
+LONG_ID = "res_" + "r" * 61
+
 # method, path, request options, expected status, a word the message must contain
 BAD_REQUESTS: list[tuple[str, str, dict[str, Any], int, str]] = [
     ("POST", "/api/v1/resources/1/lock", {"json": {"ttl": 0}}, 422, "ttl"),
@@ -102,6 +106,14 @@ BAD_REQUESTS: list[tuple[str, str, dict[str, Any], int, str]] = [
     ("POST", "/api/v1/reservations/res_unknown/claim", {}, 404, "res_unknown"),
     ("POST", "/api/v1/reservations/res_unknown/release", {}, 404, "res_unknown"),
     ("DELETE", "/api/v1/reservations/res_unknown", {}, 404, "res_unknown"),
+    ("GET", f"/api/v1/resources/{HUGE_ID}", {}, 404, HUGE_ID),
+    ("POST", f"/api/v1/resources/{HUGE_ID}/lock", {}, 404, HUGE_ID),
+    ("POST", f"/api/v1/resources/{HUGE_ID}/unlock", {"params": {"lock-token": "t"}}, 404, HUGE_ID),
+    ("POST", "/api/v1/resources/lock", {"params": {"id": HUGE_ID}}, 404, HUGE_ID),
+    ("GET", f"/api/v1/resources/{HUGE_ID}/maintenance", {}, 404, HUGE_ID),
+    ("GET", f"/api/v1/reservations/{LONG_ID}", {}, 404, LONG_ID),
+    ("POST", f"/api/v1/reservations/{LONG_ID}/claim", {}, 404, LONG_ID),
+    ("DELETE", f"/api/v1/reservations/{LONG_ID}", {}, 404, LONG_ID),
     ("GET", "/api/v1/nothing-here", {}, 404, "/api/v1/nothing-here"),
     ("PUT", "/api/v1/resources", {}, 405, "PUT"),
 ]
@@ -135,6 +147,20 @@ def test_bad_request_rejected_cleanly(
         assert response.status_code == status
         assert named in response.json()["message"]
         assert state(client) == before
+
+
+def test_unstorable_ids_audited(server: InProcessServer) -> None:
+    with httpx.Client(base_url=server.base_url) as client:
+        client.post(f"/api/v1/resources/{HUGE_ID}/lock")
+        client.post(f"/api/v1/reservations/{LONG_ID}/claim")
+
+        entries = client.get("/api/v1/audit").json()["entries"]
+
+    claim, lock = entries[0], entries[1]
+    assert claim["outcome"] == "ReservationNotFound"
+    assert LONG_ID in claim["detail"]
+    assert lock["outcome"] == "ResourceNotFound"
+    assert HUGE_ID in lock["detail"]
 
 
 def test_errors_never_echo_lock_token(server: InProcessServer) -> None:

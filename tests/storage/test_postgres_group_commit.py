@@ -10,13 +10,17 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, select
+from sqlalchemy.exc import DBAPIError
 
-from rentabot.domain.audit import AuditQuery, AuditRequest
+from rentabot.domain.audit import AuditEntry, AuditQuery, AuditRequest
 from rentabot.domain.errors import LockRefused
+from rentabot.domain.events import Event
 from rentabot.domain.models import Actor, Holder
 from rentabot.domain.ports import Transaction
+from rentabot.storage.base import StoreUnavailable
 from rentabot.storage.sql.postgres import PostgresStore
 from rentabot.storage.sql.schema import resources
+from rentabot.storage.sql.transaction import SqlTransaction
 from tests.support.lab import Lab, specs
 from tests.support.postgres import fresh_schema
 
@@ -202,3 +206,109 @@ def test_cancelled_queued_write_never_runs(lab: Lab) -> None:
     after = descriptions(lab)
     assert after[1] != "cancelled"
     assert after[2] == "later"
+
+
+def run_between(lab: Lab, middle: Callable[[Transaction], object]) -> tuple[object, object, object]:
+    """Run ``middle`` in one batch between two good writes; return the three outcomes."""
+    store = postgres(lab)
+
+    async def run() -> list[object]:
+        gate = Gate()
+        held = await gate.hold(store)
+        writes = [
+            asyncio.create_task(store.write(describe(1, "first"))),
+            asyncio.create_task(store.write(middle)),
+            asyncio.create_task(store.write(describe(3, "third"))),
+        ]
+        await settle()
+        gate.opened.set()
+        await held
+        return await asyncio.gather(*writes, return_exceptions=True)
+
+    first, outcome, third = lab.run(run())
+    return first, outcome, third
+
+
+def test_unstorable_audit_spares_its_batch(lab: Lab) -> None:
+    before = descriptions(lab)
+
+    def too_long_operation(tx: Transaction) -> None:
+        describe(2, "half-done")(tx)
+        # The operation column holds 128 characters, so the batch's INSERT fails.
+        tx.add_audit(AuditEntry(at=lab.clock.now(), operation="x" * 200, outcome="ok"))
+
+    first, failed, third = run_between(lab, too_long_operation)
+
+    assert first == "first"
+    assert third == "third"
+    assert isinstance(failed, DBAPIError)
+    after = descriptions(lab)
+    assert after[1] == "first"
+    assert after[3] == "third"
+    assert after[2] == before[2]
+
+
+def test_unserialisable_event_spares_its_batch(lab: Lab) -> None:
+    before = descriptions(lab)
+
+    def bad_event(tx: Transaction) -> None:
+        describe(2, "half-done")(tx)
+        tx.emit(Event("resource.locked", lab.clock.now(), 2, data={"holder": object()}))
+
+    first, failed, third = run_between(lab, bad_event)
+
+    assert first == "first"
+    assert third == "third"
+    assert isinstance(failed, TypeError)
+    assert descriptions(lab)[2] == before[2]
+
+
+def test_statement_timeout_spares_its_batch(lab: Lab) -> None:
+    def slow(tx: Transaction) -> None:
+        assert isinstance(tx, SqlTransaction)
+        tx.connection.exec_driver_sql("SET LOCAL statement_timeout = '50ms'")
+        tx.connection.exec_driver_sql("SELECT pg_sleep(5)")
+
+    first, failed, third = run_between(lab, slow)
+
+    assert first == "first"
+    assert third == "third"
+    # Answered 503, as a timeout was before writes were grouped.
+    assert isinstance(failed, StoreUnavailable)
+    after = descriptions(lab)
+    assert after[1] == "first"
+    assert after[3] == "third"
+
+
+def test_cancelled_leader_finishes_its_batch(lab: Lab) -> None:
+    store = postgres(lab)
+    leader_gate = Gate()
+
+    def lead(tx: Transaction) -> str:
+        describe(1, "leader")(tx)
+        leader_gate.operation(tx)
+        return "leader"
+
+    async def run() -> list[object]:
+        gate = Gate()
+        held = await gate.hold(store)
+        leader = asyncio.create_task(store.write(lead))
+        follower = asyncio.create_task(store.write(describe(2, "follower")))
+        await settle()
+        gate.opened.set()
+        await held
+        # The leader's batch, with the follower in it, now runs in a worker thread.
+        await asyncio.to_thread(leader_gate.entered.wait, 30)
+        leader.cancel()
+        await settle()
+        leader_gate.opened.set()
+        return await asyncio.gather(leader, follower, return_exceptions=True)
+
+    leader, follower = lab.run(run())
+
+    assert isinstance(leader, asyncio.CancelledError)
+    assert follower == "follower"
+    after = descriptions(lab)
+    # The batch ran to its end: a cancelled caller cannot take back a running write.
+    assert after[1] == "leader"
+    assert after[2] == "follower"

@@ -8,7 +8,7 @@ the network.
 Writes use group commit. The operations that queue up in a replica while its previous
 transaction runs go into the next one, one after the other, so they share its lock,
 its commit (and the commit's wait for the disk) and its NOTIFY. Each operation still
-sees the changes of the ones before it, exactly as if they had run alone in that order.
+reads the changes of the ones before it, exactly as if they had run alone in that order.
 A caller gets its answer only after the commit succeeded.
 
 Each write transaction that emits events also sends a NOTIFY naming their ids and the
@@ -74,6 +74,8 @@ CLOCK_SYNC_INTERVAL = 60.0
 # At most this many operations share one write transaction, which bounds how long the
 # write lock is held.
 MAX_BATCH = 64
+# SQLSTATE of a statement cancelled by statement_timeout.
+QUERY_CANCELED = "57014"
 
 
 def normalise_url(url: str) -> str:
@@ -281,7 +283,7 @@ class PostgresStore(Store):
                 if not pending.done:
                     batch = self._queue[:MAX_BATCH]
                     del self._queue[:MAX_BATCH]
-                    await anyio.to_thread.run_sync(lambda: self._write_batch(batch))
+                    await self._run_batch(batch)
         except BaseException:
             # A cancelled caller whose operation has not started leaves the queue, so
             # nothing runs on behalf of a request that is gone.
@@ -289,6 +291,23 @@ class PostgresStore(Store):
                 self._queue.remove(pending)
             raise
         return pending.result()  # type: ignore[no-any-return]
+
+    async def _run_batch(self, batch: list[PendingWrite]) -> None:
+        """Run the batch in a worker thread, to its end even if this caller is cancelled.
+
+        The other callers of the batch wait for its outcome behind the write lock, so
+        the lock is held until the thread is done, and the cancellation comes after.
+        """
+        runner = asyncio.ensure_future(anyio.to_thread.run_sync(lambda: self._write_batch(batch)))
+        cancelled = False
+        while not runner.done():
+            try:
+                await asyncio.shield(runner)
+            except asyncio.CancelledError:
+                cancelled = True
+        if cancelled:
+            raise asyncio.CancelledError
+        runner.result()
 
     def _write_batch(self, batch: list[PendingWrite]) -> None:
         """Run the operations in one transaction and record each one's outcome.
@@ -299,12 +318,24 @@ class PostgresStore(Store):
         the whole batch: nothing of it was committed.
         """
         remaining = list(batch)
+        flush_each = False
         while remaining:
             try:
-                failed = self._try_batch(remaining)
+                failed = self._try_batch(remaining, flush_each)
+            except FlushFailed:
+                # Some operation's audit entries or events could not be stored: store them
+                # operation by operation, so that the one at fault is found and dropped.
+                flush_each = True
+                continue
             except (StoreUnavailable, DBAPIError) as error:
                 reason = describe_error(error) if isinstance(error, DBAPIError) else error
                 logger.warning("store.write_failed operations=%d error=%s", len(remaining), reason)
+                for pending in remaining:
+                    pending.fail(error)
+                return
+            except Exception as error:
+                # Never leave an operation of the batch without an outcome.
+                logger.exception("store.write_failed operations=%d", len(remaining))
                 for pending in remaining:
                     pending.fail(error)
                 return
@@ -318,7 +349,7 @@ class PostgresStore(Store):
                     type(failed.error).__name__,
                 )
 
-    def _try_batch(self, batch: list[PendingWrite]) -> PendingWrite | None:
+    def _try_batch(self, batch: list[PendingWrite], flush_each: bool) -> PendingWrite | None:
         """Commit the whole batch and return None, or return the operation that failed."""
         values: list[Any] = []
         with self._connection() as connection, connection.begin() as transaction:
@@ -331,14 +362,26 @@ class PostgresStore(Store):
                 tx = SqlTransaction(connection)
                 try:
                     values.append(pending.operation(tx))
+                    if flush_each:
+                        flush(connection, [tx])
                 except Exception as error:
                     if is_connection_failure(error):
                         raise
                     transaction.rollback()
+                    if isinstance(error, OperationalError):
+                        # Its statement timed out. The caller gets 503, as before group commit.
+                        error = StoreUnavailable(describe_error(error))
                     pending.fail(error)
                     return pending
                 transactions.append(tx)
-            flush(connection, transactions)
+            if not flush_each:
+                try:
+                    flush(connection, transactions)
+                except Exception as error:
+                    if is_connection_failure(error):
+                        raise
+                    transaction.rollback()
+                    raise FlushFailed from error
             self._notify(connection, [event for tx in transactions for event in tx.events])
         for pending, value in zip(batch, values, strict=True):
             pending.succeed(value)
@@ -484,9 +527,21 @@ def configure_connection(dbapi_connection: Any, _record: Any) -> None:
 
 def is_connection_failure(error: Exception) -> bool:
     """Tell whether the error means the database is gone, rather than one statement failed."""
-    if isinstance(error, OperationalError | StoreUnavailable):
+    if isinstance(error, StoreUnavailable):
         return True
-    return isinstance(error, DBAPIError) and error.connection_invalidated
+    if not isinstance(error, DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    # A statement that ran past the statement timeout is that operation's failure.
+    return (
+        isinstance(error, OperationalError)
+        and getattr(error.orig, "sqlstate", None) != QUERY_CANCELED
+    )
+
+
+class FlushFailed(Exception):
+    """The audit entries or events of a batch could not be inserted; rolled back."""
 
 
 def channel_name(schema: str) -> str:

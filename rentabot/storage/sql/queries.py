@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, false, func, select
 
 from rentabot.domain.audit import AuditEntry, AuditQuery
-from rentabot.storage.sql.rows import audit_from_row
+from rentabot.storage.sql.rows import audit_from_row, storable_id
 from rentabot.storage.sql.schema import audit
 
 
@@ -13,7 +13,9 @@ def query_audit(connection: Connection, query: AuditQuery) -> tuple[list[AuditEn
     """Return the audit entries matching ``query``, newest first, and the number matching."""
     conditions = []
     if query.resource_id is not None:
-        conditions.append(audit.c.resource_id == query.resource_id)
+        # An id the column cannot hold matches nothing, and comparing it would fail.
+        matches = storable_id(query.resource_id)
+        conditions.append(audit.c.resource_id == query.resource_id if matches else false())
     if query.reservation_id is not None:
         conditions.append(audit.c.reservation_id == query.reservation_id)
     if query.token_name is not None:

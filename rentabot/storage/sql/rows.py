@@ -23,6 +23,7 @@ from rentabot.domain.models import (
     UnavailabilitySource,
     parse_tags,
 )
+from rentabot.storage.sql.schema import ID_LENGTH, MAX_INTEGER
 
 # SQLAlchemy result rows, or plain dictionaries with the same keys.
 RowLike = RowMapping | Mapping[str, Any]
@@ -174,14 +175,26 @@ def event_from_row(row: RowLike) -> Event:
     )
 
 
+def storable_id(value: int | None) -> bool:
+    """Tell whether an INTEGER id column can hold ``value``."""
+    return value is not None and 0 <= value <= MAX_INTEGER
+
+
+def storable_key(value: str | None) -> bool:
+    """Tell whether a string id column can hold ``value``."""
+    return value is not None and len(value) <= ID_LENGTH
+
+
 def audit_to_row(entry: AuditEntry) -> dict[str, Any]:
     row = {
         "at": entry.at,
         "operation": entry.operation,
         "outcome": entry.outcome,
         "status": entry.status,
-        "resource_id": entry.resource_id,
-        "reservation_id": entry.reservation_id,
+        # A request may name an id that cannot exist. Its entry keeps the refusal, and
+        # the id, which no column could hold, stays in the detail message.
+        "resource_id": entry.resource_id if storable_id(entry.resource_id) else None,
+        "reservation_id": entry.reservation_id if storable_key(entry.reservation_id) else None,
         "token_name": entry.token_name,
         "role": entry.role,
         "ip": entry.ip,

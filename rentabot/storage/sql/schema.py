@@ -27,6 +27,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
+# Bounds of the columns that hold values a client can name in a request. A value
+# outside them cannot be stored, so no row can match it.
+MAX_INTEGER = 2**31 - 1
+ID_LENGTH = 64
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",

@@ -36,6 +36,7 @@ from rentabot.storage.sql.rows import (
     reservation_to_row,
     resource_from_row,
     resource_to_row,
+    storable_id,
 )
 from rentabot.storage.sql.schema import (
     audit,
@@ -113,6 +114,9 @@ class SqlTransaction:
     # Resources
 
     def resource(self, resource_id: int) -> Resource | None:
+        if not storable_id(resource_id):
+            # A request can name any id; one the column cannot hold exists nowhere.
+            return None
         if resource_id not in self.cache:
             row = (
                 self.connection.execute(SELECT_RESOURCE, {"resource_id": resource_id})
