@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from rentabot.domain import errors
+from rentabot.domain.audit import AuditQuery
 from rentabot.domain.models import Holder, QueuePolicy, ResourceStatus
 from rentabot.domain.ports import Transaction
 from tests.support.lab import TICK, Lab, specs
@@ -96,6 +97,35 @@ def test_lock_expiry_fulfils_at_instant(pool: Lab) -> None:
     reservation, _ = pool.reservation(reservation_id)
     assert reservation.status.value == "fulfilled"
     assert reservation.fulfilled_at == expiry
+
+
+def test_simultaneous_expiries_both_recorded(pool: Lab) -> None:
+    """Two locks end at one instant, and a reservation takes both resources then.
+
+    The first expiry lets the reservation take phone-1 and phone-2 together. phone-2's
+    old lock must still get its own expiry event and audit entry before the new lock.
+    """
+    pool.lock(1, ttl=30)
+    pool.lock(2, ttl=30)
+    expiry = pool.resource(2).lock.expires_at  # type: ignore[union-attr]
+    reservation_id = pool.reserve(["android"], quantity=2)
+
+    pool.clock.set(expiry)
+    pool.run(pool.service.process_due())
+
+    assert pool.status(reservation_id) == "fulfilled"
+    for resource_id in (1, 2):
+        locked, expired = "resource.locked", "lock.expired"
+        names = [
+            e.name
+            for e in pool.events()
+            if e.resource_id == resource_id and e.name in (locked, expired)
+        ]
+        assert names == [locked, expired, locked], f"resource {resource_id}: {names}"
+        records = pool.run(
+            pool.service.audit_log(AuditQuery(resource_id=resource_id, operation=expired))
+        )[0]
+        assert [record.at for record in records] == [expiry]
 
 
 def test_strict_younger_waits_behind_older(pool: Lab) -> None:

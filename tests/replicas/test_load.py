@@ -10,7 +10,8 @@ at the same instant and no fencing token out of order. Each client then takes on
 lock and keeps it. Every replica must show each lock still held, with its token and
 fencing token. It must also show every reservation a client created, with a status
 that the client's acknowledged responses allow. The run with kills also finds every
-acknowledged lock in the ``events`` table.
+acknowledged lock in the ``events`` table. Both runs check there that each lock ended
+exactly once before its resource was locked again.
 """
 
 from __future__ import annotations
@@ -261,6 +262,33 @@ def assert_end_state_visible(state: EndState, tally: Tally, summary: str) -> Non
     )
 
 
+def lock_lifecycle_gaps(store_url: str) -> list[str]:
+    """Return each lock in the event history that did not end exactly once before the next.
+
+    Every ``resource.locked`` must be followed by one ``resource.unlocked`` or
+    ``lock.expired`` with its fencing token before the resource is locked again. The
+    last lock of a resource may still be held.
+    """
+    history: dict[int, list[tuple[str, int | None]]] = {}
+    for event in read_events(store_url, "resource.locked", "resource.unlocked", "lock.expired"):
+        assert event.resource_id is not None
+        history.setdefault(event.resource_id, []).append((event.name, event.fencing_token))
+
+    gaps = []
+    for resource_id, steps in history.items():
+        open_lock: int | None = None
+        for name, fencing_token in steps:
+            if name == "resource.locked":
+                if open_lock is not None:
+                    gaps.append(f"resource {resource_id}: lock {open_lock} never ended")
+                open_lock = fencing_token
+            elif fencing_token != open_lock:
+                gaps.append(f"resource {resource_id}: {name} of lock {fencing_token} unmatched")
+            else:
+                open_lock = None
+    return gaps
+
+
 def test_three_replicas_keep_exclusion(tmp_path: Path) -> None:
     descriptor = write_pool_descriptor(tmp_path)
     with running_replicas(REPLICA_COUNT, descriptor, tmp_path) as replicas:
@@ -268,6 +296,7 @@ def test_three_replicas_keep_exclusion(tmp_path: Path) -> None:
             run_clients(replicas.base_urls, RUN_SECONDS, CLOSING_LOCK_TTL, CLOSING_SECONDS)
         )
         state = read_end_state(replicas.base_urls, tally)
+        gaps = lock_lifecycle_gaps(replicas.store_url)
         logs = replicas.log_tails()
     summary = tally.summary()
     logger.info("three replicas: %s", summary)
@@ -280,6 +309,7 @@ def test_three_replicas_keep_exclusion(tmp_path: Path) -> None:
         assert tally.requests_by_replica[url] > 0, f"no request went to {url}\n{summary}"
     assert_exclusion_held(tally, summary, logs)
     assert_end_state_visible(state, tally, summary)
+    assert not gaps, f"{len(gaps)} locks without exactly one end:\n" + "\n".join(gaps[:5])
 
 
 @pytest.mark.timeout(180)
@@ -296,6 +326,7 @@ def test_killed_replicas_lose_nothing(tmp_path: Path) -> None:
             (event.resource_id, event.fencing_token)
             for event in read_events(replicas.store_url, "resource.locked")
         }
+        gaps = lock_lifecycle_gaps(replicas.store_url)
         logs = replicas.log_tails()
     summary = f"{tally.summary()}; kills: {kills}"
     logger.info("three replicas, one killed every few seconds: %s", summary)
@@ -314,3 +345,4 @@ def test_killed_replicas_lose_nothing(tmp_path: Path) -> None:
         f"in the database:\n" + "\n".join(hold.describe() for hold in unrecorded[:5])
     )
     assert_end_state_visible(state, tally, summary)
+    assert not gaps, f"{len(gaps)} locks without exactly one end:\n" + "\n".join(gaps[:5])

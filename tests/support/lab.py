@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from rentabot.clock import ManualClock
 from rentabot.domain.commands import ResourceSpec
+from rentabot.domain.events import Event
 from rentabot.domain.limits import Limits
 from rentabot.domain.models import Holder, QueuePolicy, Reservation, Resource
 from rentabot.service import LockService
@@ -92,3 +93,8 @@ class Lab:
 
     def status(self, reservation_id: str) -> str:
         return self.reservation(reservation_id)[0].status.value
+
+    def events(self) -> list[Event]:
+        """Return every event committed so far, oldest first, from the store or this process."""
+        stored = self.run(self.store.events_after(0, 100_000))
+        return list(self.service.bus.recent) if stored is None else stored

@@ -95,23 +95,25 @@ def running_replicas(count: int, descriptor: Path, directory: Path) -> Iterator[
 class StoredEvent:
     """One row of the ``events`` table, with the fencing token taken out of its data."""
 
+    name: str
     resource_id: int | None
     reservation_id: str | None
     fencing_token: int | None
     at: datetime
 
 
-def read_events(store_url: str, name: str) -> list[StoredEvent]:
-    """Return every stored event called ``name``, in id order.
+def read_events(store_url: str, *names: str) -> list[StoredEvent]:
+    """Return every stored event called one of ``names``, in id order.
 
     Reads the ``events`` table of the schema that ``store_url`` selects.
     """
     with psycopg.connect(store_url) as connection:
         rows = connection.execute(
-            "SELECT resource_id, reservation_id, data, at FROM events WHERE name = %s ORDER BY id",
-            (name,),
+            "SELECT name, resource_id, reservation_id, data, at FROM events "
+            "WHERE name = ANY(%s) ORDER BY id",
+            (list(names),),
         ).fetchall()
     return [
-        StoredEvent(resource_id, reservation_id, json.loads(data).get("fencing_token"), at)
-        for resource_id, reservation_id, data, at in rows
+        StoredEvent(name, resource_id, reservation_id, json.loads(data).get("fencing_token"), at)
+        for name, resource_id, reservation_id, data, at in rows
     ]
