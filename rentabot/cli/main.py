@@ -167,7 +167,7 @@ def main(
 
     import uvicorn
 
-    from rentabot.api.server import GRACEFUL_SHUTDOWN_SECONDS, serve
+    from rentabot.api.server import GRACEFUL_SHUTDOWN_SECONDS, KEEP_ALIVE_SECONDS, serve
 
     # Proxy headers are handled by the application, trusting only --forwarded-allow-ips.
     options = {
@@ -176,6 +176,7 @@ def main(
         "log_level": log_level.lower(),
         "proxy_headers": False,
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
+        "timeout_keep_alive": KEEP_ALIVE_SECONDS,
     }
     if reload:
         # The reloading supervisor runs uvicorn's own server in a child process.

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 from click.testing import CliRunner
 
 from rentabot.cli.main import find_descriptor, main
@@ -148,3 +149,20 @@ def test_command_serves_descriptor(tmp_path: Path) -> None:
 
     assert names[0] == "pixel-8-a"
     assert len(names) == 21
+
+
+def test_keep_alive_outlasts_clients(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server keeps an idle connection open longer than its clients do.
+
+    Otherwise a client may send a request on a connection just as the server closes it.
+    httpx closes idle connections after 5 s, AWS load balancers after 60 s.
+    """
+    started: list[uvicorn.Config] = []
+    monkeypatch.setattr("rentabot.api.server.serve", started.append)
+
+    result = CliRunner().invoke(main, ["--config", str(LAB_DESCRIPTOR), "--log-level", "warning"])
+
+    assert result.exit_code == 0, result.output
+    [config] = started
+    assert config.timeout_keep_alive > httpx.Limits().keepalive_expiry  # type: ignore[operator]
+    assert config.timeout_keep_alive > 60

@@ -23,7 +23,7 @@ import httpx
 import uvicorn
 
 from rentabot.api.app import create_app
-from rentabot.api.server import Server
+from rentabot.api.server import KEEP_ALIVE_SECONDS, Server
 from rentabot.clock import Clock
 from rentabot.config.settings import Settings
 from rentabot.service import LockService
@@ -96,7 +96,13 @@ def in_process_server(
     port = free_port()
     # As the rentabot command does: the application alone decides which proxies to trust.
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", proxy_headers=False
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        proxy_headers=False,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
     server = Server(config)
     loop_holder: dict[str, asyncio.AbstractEventLoop] = {}
@@ -181,6 +187,9 @@ def start_server_process(
         "--port",
         str(port),
         "--no-proxy-headers",
+        # As the rentabot command does, so that clients close idle connections first.
+        "--timeout-keep-alive",
+        str(KEEP_ALIVE_SECONDS),
         "--log-level",
         "warning",
     ]
