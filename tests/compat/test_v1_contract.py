@@ -25,6 +25,10 @@ import rentabot
 from tests.support.servers import ServerProcess, start_server_process
 
 V1_PYTHON = os.environ.get("RENTABOT_COMPAT_PYTHON") or None
+if V1_PYTHON is not None and os.sep in V1_PYTHON:
+    # The server starts in a scratch directory, so a relative path must be made absolute
+    # here. abspath keeps the virtual environment's symlink, which resolve() would follow.
+    V1_PYTHON = os.path.abspath(V1_PYTHON)
 TESTING_V1 = V1_PYTHON is not None
 
 # rentabot 1.0.0 matches pending reservations in a background loop every 10 s, so a
