@@ -14,7 +14,7 @@ from datetime import datetime
 from rentabot.domain.availability import apply_availability_deadlines
 from rentabot.domain.limits import Limits
 from rentabot.domain.locking import release_lock
-from rentabot.domain.models import ReservationStatus
+from rentabot.domain.models import ReservationStatus, Resource
 from rentabot.domain.ports import Transaction
 from rentabot.domain.queue import (
     end_reservation,
@@ -61,32 +61,76 @@ def process_due(tx: Transaction, now: datetime, limits: Limits) -> int:
         if not deadlines:
             return applied
 
-        for deadline in deadlines:
-            collect_again = apply_deadline(tx, now, limits, deadline)
-            applied += 1
+        for group in group_deadlines(deadlines):
+            collect_again = apply_deadlines(tx, now, limits, group)
+            applied += len(group)
             if collect_again:
                 # New or later deadlines may now be due: collect them again, in time order.
                 break
 
 
-def apply_deadline(tx: Transaction, now: datetime, limits: Limits, deadline: Deadline) -> bool:
-    """Apply one deadline unless its resource or reservation changed since it was read.
+def group_deadlines(deadlines: list[Deadline]) -> list[list[Deadline]]:
+    """Split sorted deadlines into groups applied together.
+
+    The resource deadlines of one instant form one group, so that every resource that
+    changes at that instant has changed before the queue is matched. Otherwise the queue
+    could lock a resource whose own expiry or return at that instant was not recorded
+    yet. Each reservation deadline is a group of its own.
+    """
+    groups: list[list[Deadline]] = []
+    for deadline in deadlines:
+        if groups and joins(groups[-1][-1], deadline):
+            groups[-1].append(deadline)
+        else:
+            groups.append([deadline])
+    return groups
+
+
+def joins(previous: Deadline, deadline: Deadline) -> bool:
+    """Tell whether ``deadline`` is applied in the same group as ``previous``."""
+    return previous.rank == 0 and deadline.rank == 0 and previous.at == deadline.at
+
+
+def apply_deadlines(tx: Transaction, now: datetime, limits: Limits, group: list[Deadline]) -> bool:
+    """Apply one group of deadlines, skipping any whose resource or reservation changed.
 
     Returns True when the deadlines must be collected again: a reservation was fulfilled
-    (new locks and claim windows), or the resource has a further deadline already due.
+    (new locks and claim windows), or a resource has a further deadline already due.
     """
-    if deadline.rank == 0:
-        return apply_resource_deadline(tx, now, limits, int(deadline.key), deadline.at)
-    return expire_reservation(tx, now, limits, deadline.key, deadline.at)
+    first = group[0]
+    if first.rank == 1:
+        return expire_reservation(tx, now, limits, first.key, first.at)
+    return apply_resource_deadlines(tx, now, limits, [int(d.key) for d in group], first.at)
 
 
-def apply_resource_deadline(
-    tx: Transaction, now: datetime, limits: Limits, resource_id: int, at: datetime
+def apply_resource_deadlines(
+    tx: Transaction, now: datetime, limits: Limits, resource_ids: list[int], at: datetime
 ) -> bool:
-    resource = tx.resource(resource_id)
-    if resource is None or resource.next_deadline() != at:
-        return False  # Changed since the deadline was read.
+    changed: list[Resource] = []
+    freed: list[Resource] = []
+    for resource_id in resource_ids:
+        resource = tx.resource(resource_id)
+        if resource is None or resource.next_deadline() != at:
+            continue  # Changed since the deadline was read.
+        changed.append(resource)
+        if apply_resource_changes(tx, resource, at) and not resource.retired:
+            freed.append(resource)
 
+    fulfilled = settle(tx, at, limits, freed=freed, stamp=now) if freed else []
+    if fulfilled:
+        return True
+    for resource in changed:
+        later = resource.next_deadline()
+        if not resource.retired and later is not None and later <= now:
+            return True
+    return False
+
+
+def apply_resource_changes(tx: Transaction, resource: Resource, at: datetime) -> bool:
+    """End the lock and apply the availability changes of ``resource`` due at ``at``.
+
+    Returns True when the resource may have become lockable.
+    """
     freed = False
     lock = resource.lock
     if lock is not None and lock.expires_at <= at:
@@ -97,10 +141,7 @@ def apply_resource_deadline(
             return False  # Removed from the descriptor: deleted with its lock.
     if apply_availability_deadlines(tx, resource, at):
         freed = True
-
-    fulfilled = settle(tx, at, limits, freed=[resource], stamp=now) if freed else []
-    later = resource.next_deadline()
-    return bool(fulfilled) or (later is not None and later <= now)
+    return freed
 
 
 def expire_reservation(

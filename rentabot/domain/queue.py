@@ -244,8 +244,6 @@ def fulfil(
     resources: list[Resource],
 ) -> None:
     """Lock ``resources`` for ``reservation`` and open its claim window."""
-    for resource in resources:
-        end_lapsed_lock(tx, resource)
     locks = [
         grant_lock(tx, resource, now, reservation.ttl, reservation.holder, reservation.id)
         for resource in resources
@@ -382,21 +380,6 @@ def end_reservation(
         ReservationStatus.RELEASED: events.RESERVATION_RELEASED,
     }[status]
     tx.emit(Event(name, at, reservation_id=reservation.id, data={"reason": reason}))
-
-
-def end_lapsed_lock(tx: Transaction, resource: Resource) -> None:
-    """Record the end of a lock that has lapsed but whose deadline was not applied yet.
-
-    Deadlines due at one instant are applied one by one. When the first frees a resource,
-    the queue may take another resource whose lock ends at that same instant, before that
-    lock's own deadline is applied. The old lock still needs its expiry event and audit
-    entry, so it is ended here first.
-    """
-    lock = resource.lock
-    if lock is None:
-        return
-    release_lock(tx, resource, lock.expires_at, "expired")
-    note_lock_ended(tx, lock.expires_at, lock.reservation_id)
 
 
 def note_lock_ended(tx: Transaction, at: datetime, reservation_id: str | None) -> None:

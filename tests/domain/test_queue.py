@@ -99,11 +99,32 @@ def test_lock_expiry_fulfils_at_instant(pool: Lab) -> None:
     assert reservation.fulfilled_at == expiry
 
 
+def test_return_recorded_before_lock(pool: Lab) -> None:
+    """A lock ends as another resource's unavailability ends; a reservation takes both.
+
+    phone-2 must be recorded as available again before the reservation locks it.
+    """
+    pool.lock(1, ttl=30)
+    expiry = pool.resource(1).lock.expires_at  # type: ignore[union-attr]
+    pool.run(pool.service.mark_unavailable(2, "firmware update", expiry))
+    reservation_id = pool.reserve(["android"], quantity=2)
+
+    pool.clock.set(expiry)
+    pool.run(pool.service.process_due())
+
+    assert pool.status(reservation_id) == "fulfilled"
+    names = [
+        e.name for e in pool.events() if e.resource_id == 2 and e.name != "resource.added"
+    ]
+    assert names == ["resource.unavailable", "resource.available", "resource.locked"]
+    assert pool.resource(2).unavailability is None
+
+
 def test_simultaneous_expiries_both_recorded(pool: Lab) -> None:
     """Two locks end at one instant, and a reservation takes both resources then.
 
-    The first expiry lets the reservation take phone-1 and phone-2 together. phone-2's
-    old lock must still get its own expiry event and audit entry before the new lock.
+    Each old lock must get its own expiry event and audit entry before the reservation
+    locks its resource again.
     """
     pool.lock(1, ttl=30)
     pool.lock(2, ttl=30)
