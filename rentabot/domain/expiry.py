@@ -27,10 +27,14 @@ from rentabot.domain.queue import (
 @dataclass(frozen=True, slots=True, order=True)
 class Deadline:
     at: datetime
-    # Locks sort before reservations due at the same instant: a lock that ends exactly
-    # when a wait ends can still serve that reservation.
+    # At one instant, resources come first, then claim windows, then waits (RESOURCE,
+    # CLAIM, WAIT): a lock that ends exactly when a wait ends, by expiry or by a lapsed
+    # claim window, can still serve that reservation.
     rank: int
     key: str
+
+
+RESOURCE, CLAIM, WAIT = 0, 1, 2
 
 
 def due_deadlines(tx: Transaction, now: datetime) -> list[Deadline]:
@@ -38,13 +42,13 @@ def due_deadlines(tx: Transaction, now: datetime) -> list[Deadline]:
     for resource in tx.resources_due_by(now):
         deadline = resource.next_deadline()
         assert deadline is not None
-        found.append(Deadline(deadline, 0, str(resource.id)))
+        found.append(Deadline(deadline, RESOURCE, str(resource.id)))
 
     for reservation in tx.reservations_due_by(now):
         if reservation.status is ReservationStatus.PENDING:
-            found.append(Deadline(reservation.expires_at, 1, reservation.id))
+            found.append(Deadline(reservation.expires_at, WAIT, reservation.id))
         elif reservation.claim_expires_at is not None:
-            found.append(Deadline(reservation.claim_expires_at, 1, reservation.id))
+            found.append(Deadline(reservation.claim_expires_at, CLAIM, reservation.id))
     return sorted(found)
 
 
@@ -88,7 +92,8 @@ def group_deadlines(deadlines: list[Deadline]) -> list[list[Deadline]]:
 
 def joins(previous: Deadline, deadline: Deadline) -> bool:
     """Tell whether ``deadline`` is applied in the same group as ``previous``."""
-    return previous.rank == 0 and deadline.rank == 0 and previous.at == deadline.at
+    same_instant = previous.at == deadline.at
+    return same_instant and previous.rank == RESOURCE and deadline.rank == RESOURCE
 
 
 def apply_deadlines(tx: Transaction, now: datetime, limits: Limits, group: list[Deadline]) -> bool:
@@ -98,7 +103,7 @@ def apply_deadlines(tx: Transaction, now: datetime, limits: Limits, group: list[
     (new locks and claim windows), or a resource has a further deadline already due.
     """
     first = group[0]
-    if first.rank == 1:
+    if first.rank != RESOURCE:
         return expire_reservation(tx, now, limits, first.key, first.at)
     return apply_resource_deadlines(tx, now, limits, [int(d.key) for d in group], first.at)
 

@@ -99,6 +99,29 @@ def test_lock_expiry_fulfils_at_instant(pool: Lab) -> None:
     assert reservation.fulfilled_at == expiry
 
 
+def test_lapsed_claim_serves_wait_ending_then(pool: Lab) -> None:
+    """A claim window lapses at the instant another reservation's wait ends.
+
+    The resources freed by the lapse can still serve that reservation, as a lock that
+    ends when a wait ends can. Reservation ids are random and used to be what ordered
+    the two deadlines, so the test runs several rounds to cover both orders.
+    """
+    for _ in range(8):
+        unclaimed = pool.reserve(["android"], quantity=2)
+        waiting = pool.reserve(["android"], quantity=2, max_wait_time=60)
+        reservation, _ = pool.reservation(unclaimed)
+        assert reservation.claim_expires_at == pool.reservation(waiting)[0].expires_at
+
+        pool.clock.set(reservation.claim_expires_at)  # type: ignore[arg-type]
+        pool.run(pool.service.process_due())
+
+        assert pool.status(waiting) == "fulfilled"
+        with pytest.raises(errors.ReservationNotFound) as raised:
+            pool.reservation(unclaimed)
+        assert raised.value.fields["status"] == "expired"
+        pool.run(pool.service.release(waiting))
+
+
 def test_return_recorded_before_lock(pool: Lab) -> None:
     """A lock ends as another resource's unavailability ends; a reservation takes both.
 
@@ -113,9 +136,7 @@ def test_return_recorded_before_lock(pool: Lab) -> None:
     pool.run(pool.service.process_due())
 
     assert pool.status(reservation_id) == "fulfilled"
-    names = [
-        e.name for e in pool.events() if e.resource_id == 2 and e.name != "resource.added"
-    ]
+    names = [e.name for e in pool.events() if e.resource_id == 2 and e.name != "resource.added"]
     assert names == ["resource.unavailable", "resource.available", "resource.locked"]
     assert pool.resource(2).unavailability is None
 
