@@ -13,6 +13,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from rentabot import __version__
 from rentabot.api import audit, openapi
+from rentabot.api.access_log import redact_access_log
 from rentabot.api.auth import Authenticator
 from rentabot.api.errors import install_error_handlers, status_for
 from rentabot.api.fastlane import FastLane
@@ -82,6 +83,7 @@ def configure_logging(level: str) -> None:
     receiving rentabot's records through it.
     """
     logger.setLevel(level.upper())
+    redact_access_log()
     if logger.handlers or logging.getLogger().handlers:
         return
     handler = logging.StreamHandler()
