@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from rentabot import __version__
-from rentabot.api import audit, openapi
+from rentabot.api import audit, docs, openapi
 from rentabot.api.access_log import redact_access_log
 from rentabot.api.auth import Authenticator
 from rentabot.api.errors import install_error_handlers, status_for
@@ -144,9 +144,12 @@ def create_app(
         description="Exclusive, time-limited locks on shared resources for CI pipelines, "
         "bots and people. Compatible with the rentabot 1.0.0 API.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     openapi.install(app, settings.limits)
+    docs.install(app)
     app.include_router(resources.router)
     app.include_router(reservations.router)
     app.include_router(health.router)
