@@ -6,14 +6,14 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import AwareDatetime, BeforeValidator
+from pydantic import BeforeValidator
 from starlette.responses import Response
 
 from rentabot.api.auth import Admin
 from rentabot.api.deps import get_service
 from rentabot.api.errors import error_responses
 from rentabot.api.responses import FastJSONResponse
-from rentabot.api.schemas import AuditPageBody
+from rentabot.api.schemas import AuditPageBody, StorableDatetime
 from rentabot.domain.audit import AuditQuery, AuditRequest
 from rentabot.domain.models import Actor
 from rentabot.service import LockService
@@ -30,7 +30,7 @@ def iso_8601(value: object) -> object:
     return value
 
 
-Instant = Annotated[AwareDatetime, BeforeValidator(iso_8601)]
+Instant = Annotated[StorableDatetime, BeforeValidator(iso_8601)]
 
 
 def request_audit(request: Request, actor: Actor, success_status: int) -> AuditRequest:

@@ -8,9 +8,11 @@ document, and the tests check real responses against them.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -19,6 +21,22 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from rentabot.storage.snapshot import storable_instant
+
+
+def reject_control_characters(value: str) -> str:
+    """Refuse text with a control character such as a newline, a tab or NUL.
+
+    Labels, reasons and tags are shown on one line of the page and the logs, and
+    PostgreSQL cannot store NUL at all.
+    """
+    for char in value:
+        if unicodedata.category(char) == "Cc":
+            raise ValueError(
+                f"control character {char!r} is not allowed; send one line of printable text"
+            )
+    return value
 
 
 def reject_bool(value: Any) -> Any:
@@ -31,7 +49,14 @@ def reject_bool(value: Any) -> Any:
 # The constraint comes before the validator: the other way round, Pydantic writes a
 # non-standard "ge" keyword into the JSON schema instead of "minimum".
 PositiveSeconds = Annotated[int, Field(ge=1), BeforeValidator(reject_bool)]
-Label = Annotated[str, Field(max_length=256)]
+Label = Annotated[str, Field(max_length=256), AfterValidator(reject_control_characters)]
+# Why a resource is out of rotation, shown to everyone.
+Reason = Annotated[
+    str, Field(min_length=1, max_length=256), AfterValidator(reject_control_characters)
+]
+# An instant with a UTC offset that the stores can keep. They convert it to UTC, where
+# an instant late on 9999-12-31 with a negative offset has no equivalent.
+StorableDatetime = Annotated[AwareDatetime, AfterValidator(storable_instant)]
 # One tag, or several separated by commas, none of them empty or only spaces.
 TAG_LIST = r"^[^,]*[^,\s][^,]*(,[^,]*[^,\s][^,]*)*$"
 
@@ -55,7 +80,11 @@ class LockRequest(BaseModel):
 class ReservationRequest(BaseModel):
     """Body of ``POST /api/v1/reservations``."""
 
-    tags: list[Annotated[str, Field(min_length=1, pattern=TAG_LIST)]] = Field(
+    tags: list[
+        Annotated[
+            str, Field(min_length=1, pattern=TAG_LIST), AfterValidator(reject_control_characters)
+        ]
+    ] = Field(
         ...,
         min_length=1,
         description="Every reserved resource carries all of these tags.",
@@ -101,12 +130,12 @@ class WindowBody(BaseModel):
 class UnavailableRequest(BaseModel):
     """Body of ``POST /api/v1/resources/{id}/unavailable``."""
 
-    reason: Annotated[str, Field(min_length=1, max_length=256)] = Field(
+    reason: Reason = Field(
         ...,
         description="Why, shown to everyone: 'display cracked', 'firmware upgrade'.",
         examples=["USB hub replaced"],
     )
-    until: AwareDatetime | None = Field(
+    until: StorableDatetime | None = Field(
         None, description="When it returns by itself (ISO 8601 with offset); none: by hand."
     )
 
@@ -114,9 +143,9 @@ class UnavailableRequest(BaseModel):
 class WindowRequest(BaseModel):
     """Body of ``POST /api/v1/resources/{id}/maintenance``."""
 
-    start: AwareDatetime
-    end: AwareDatetime
-    reason: Annotated[str, Field(min_length=1, max_length=256)]
+    start: StorableDatetime
+    end: StorableDatetime
+    reason: Reason
 
     @model_validator(mode="after")
     def end_after_start(self) -> WindowRequest:

@@ -26,8 +26,8 @@ from rentabot.domain.commands import ResourceSpec
 from rentabot.domain.limits import Limits
 from rentabot.service import LockService
 from rentabot.storage.base import Store, StoreUnavailable
-from rentabot.storage.factory import StoreURLError, check_store_url, open_store
-from rentabot.storage.snapshot import Snapshot, SnapshotError
+from rentabot.storage.factory import StoreURLError, check_store_url, open_store, sqlite_path
+from rentabot.storage.snapshot import Snapshot, SnapshotError, storable_instant
 from rentabot.storage.sql import migrate
 from rentabot.storage.sql.postgres import normalise_url
 
@@ -69,8 +69,14 @@ def one_target(persist: str | None, url: str | None) -> None:
         raise click.UsageError("give exactly one of --persist (a store) or --url (a service)")
 
 
-def run_on_store(persist: str, action: Callable[[Store], Awaitable[T]]) -> T:
-    """Open the store, run ``action`` on it, and close it again."""
+def run_on_store(
+    persist: str, action: Callable[[Store], Awaitable[T]], read_only: bool = False
+) -> T:
+    """Open the store, run ``action`` on it, and close it again.
+
+    With ``read_only`` a SQLite file must exist already. Opening a mistyped path would
+    create an empty store, and the command would report it as empty instead of failing.
+    """
     try:
         kind = check_store_url(persist)
     except StoreURLError as error:
@@ -80,6 +86,8 @@ def run_on_store(persist: str, action: Callable[[Store], Awaitable[T]]) -> T:
             "the in-memory store lives inside the running service; use --url "
             "http://HOST:PORT to reach it"
         )
+    if read_only and kind == "sqlite":
+        require_database_file(persist)
 
     async def run() -> T:
         store = open_store(persist)
@@ -94,6 +102,16 @@ def run_on_store(persist: str, action: Callable[[Store], Awaitable[T]]) -> T:
     except StoreUnavailable as error:
         hint = " (use --url to go through the running service)" if "another" in str(error) else ""
         raise fail(f"{error}{hint}") from None
+
+
+def require_database_file(persist: str) -> None:
+    path = sqlite_path(persist)
+    if path is None or path.is_file():
+        return
+    raise fail(
+        f"--persist {persist}: no SQLite database at {path}; check the path, or create "
+        "the store first by starting the service on it or running rentabot db upgrade"
+    )
 
 
 def call_service(
@@ -147,6 +165,10 @@ def db_upgrade(persist: str) -> None:
         raise fail(str(error)) from None
     if kind == "memory":
         raise fail("the in-memory store has no schema to migrate; give a database URL")
+    path = sqlite_path(persist) if kind == "sqlite" else None
+    if path is not None:
+        # As the service does on start-up, so a new store can be made with this command.
+        path.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(normalise_url(persist))
     try:
         with engine.connect() as connection:
@@ -175,7 +197,7 @@ def export_command(
     """Write the resources as a descriptor (YAML) that --config and import accept."""
     one_target(persist, url)
     if persist:
-        snapshot = run_on_store(persist, lambda store: store.snapshot())
+        snapshot = run_on_store(persist, lambda store: store.snapshot(), read_only=True)
         specs = [
             ResourceSpec(r.name, r.description, r.endpoint, r.tags_text, r.max_lock_duration)
             for r in snapshot.resources
@@ -242,7 +264,7 @@ def backup_command(file: Path, persist: str | None, url: str | None, api_key: st
     """
     one_target(persist, url)
     if persist:
-        snapshot = run_on_store(persist, lambda store: store.snapshot())
+        snapshot = run_on_store(persist, lambda store: store.snapshot(), read_only=True)
         text = snapshot.to_json(utc_now())
     else:
         assert url is not None
@@ -293,6 +315,18 @@ def write_text(text: str, output: Path | None) -> None:
         raise fail(f"cannot write {output}: {error}") from None
 
 
+def storable_option(
+    _context: click.Context, _parameter: click.Parameter, value: datetime | None
+) -> datetime | None:
+    """Reject an instant the stores cannot keep, as the API does."""
+    if value is None:
+        return None
+    try:
+        return storable_instant(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+
+
 @click.command("audit")
 @persist_option
 @url_option
@@ -306,6 +340,7 @@ def write_text(text: str, output: Path | None) -> None:
 @click.option(
     "--since",
     type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S%z"]),
+    callback=storable_option,
     help="Only entries at or after this time, with a UTC offset.",
 )
 @click.option(
@@ -341,7 +376,9 @@ def audit_command(
     if persist:
         entries = [
             entry.to_dict()
-            for entry in run_on_store(persist, lambda store: store.audit_log(query))[0]
+            for entry in run_on_store(
+                persist, lambda store: store.audit_log(query), read_only=True
+            )[0]
         ]
     else:
         assert url is not None

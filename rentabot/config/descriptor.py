@@ -24,6 +24,7 @@ from pathlib import Path
 import yaml
 
 from rentabot.domain.commands import HealthCheckSpec, ResourceSpec, WindowSpec
+from rentabot.storage.snapshot import storable_instant
 
 logger = logging.getLogger(__name__)
 
@@ -229,7 +230,10 @@ class _Parser:
             ) from None
         if value.tzinfo is None:
             raise self.fail(node, f"{where} {text!r} has no UTC offset; add one, e.g. +00:00")
-        return value
+        try:
+            return storable_instant(value)
+        except ValueError as error:
+            raise self.fail(node, f"{where} {error}") from None
 
     def maintenance(self, name: str, node: yaml.Node) -> tuple[WindowSpec, ...]:
         if not isinstance(node, yaml.SequenceNode):

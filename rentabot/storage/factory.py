@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
 from rentabot.storage.base import Store
 from rentabot.storage.memory import MemoryStore
 
@@ -23,6 +27,14 @@ def check_store_url(url: str | None) -> str:
         f"--persist {url!r}: unsupported store; use sqlite:///path/to/rentabot.db, "
         "postgresql://user@host:5432/dbname, or leave it out for the in-memory store"
     )
+
+
+def sqlite_path(url: str) -> Path | None:
+    """Return the file a sqlite:/// URL names, or None for an in-memory SQLite database."""
+    database = make_url(url).database
+    if not database or database == ":memory:":
+        return None
+    return Path(database)
 
 
 def open_store(url: str | None) -> Store:

@@ -3,15 +3,17 @@
 ``rentabot backup`` writes one as JSON and ``rentabot restore`` loads it into any store
 kind, so state moves between memory, SQLite and PostgreSQL keeping ids, lock tokens,
 expiry instants and queue order. The format has a name and a version; a newer version
-is rejected rather than half-read.
+is rejected rather than half-read, and so is a snapshot whose parts contradict each
+other (two resources with one id, a lock token held twice), before any store sees it.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 from rentabot.domain.audit import AuditEntry
 from rentabot.domain.models import (
@@ -30,9 +32,26 @@ from rentabot.domain.models import (
 FORMAT = "rentabot-snapshot"
 VERSION = 1
 
+# The stores keep instants in UTC, and Python's datetime has no year after 9999.
+EARLIEST_INSTANT = datetime.min.replace(tzinfo=UTC)
+LATEST_INSTANT = datetime.max.replace(tzinfo=UTC)
+
+# Exceptions that reading a malformed value raises, OverflowError for int(1e400) among them.
+PARSE_ERRORS = (AttributeError, KeyError, TypeError, ValueError, OverflowError)
+
+T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+
 
 class SnapshotError(ValueError):
     """The file is not a snapshot this version can read; the message names the problem."""
+
+
+class DamagedEntry(ValueError):
+    """A part of a snapshot that cannot be read. The message names the part and the error."""
+
+    def __init__(self, where: str, error: Exception) -> None:
+        super().__init__(f"{where}: {type(error).__name__}: {error}")
 
 
 @dataclass(slots=True)
@@ -76,18 +95,24 @@ class Snapshot:
                 f"this rentabot reads version {VERSION}"
             )
         try:
-            return cls(
-                resources=[resource_from_dict(item) for item in document["resources"]],
-                reservations=[reservation_from_dict(item) for item in document["reservations"]],
-                names={str(name): int(i) for name, i in document["names"].items()},
-                last_resource_id=int(document["last_resource_id"]),
-                last_sequence=int(document["last_sequence"]),
-                audit=[audit_from_dict(item) for item in document.get("audit", [])],
+            snapshot = cls(
+                resources=read_list(document["resources"], "resources", resource_from_dict),
+                reservations=read_list(
+                    document["reservations"], "reservations", reservation_from_dict
+                ),
+                names=read_entry("names", read_names, document["names"]),
+                last_resource_id=read_entry("last_resource_id", int, document["last_resource_id"]),
+                last_sequence=read_entry("last_sequence", int, document["last_sequence"]),
+                audit=read_list(document.get("audit", []), "audit", audit_from_dict),
             )
-        except (KeyError, TypeError, ValueError) as error:
+        except PARSE_ERRORS as error:
+            problem = str(error) if isinstance(error, DamagedEntry) else describe(error)
             raise SnapshotError(
-                f"{source}: damaged snapshot ({type(error).__name__}: {error})"
+                f"{source}: damaged snapshot ({problem}); fix that part, or restore an "
+                "unedited file written by rentabot backup"
             ) from error
+        check_consistent(snapshot, source)
+        return snapshot
 
     def complete(self) -> Snapshot:
         """Fill in names and counters that a hand-made snapshot may leave out."""
@@ -100,6 +125,171 @@ class Snapshot:
         return self
 
 
+def describe(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+def read_entry(where: str, parse: Callable[[Any], T], data: Any) -> T:
+    """Return ``parse(data)``, or raise DamagedEntry naming ``where`` if it is malformed."""
+    try:
+        return parse(data)
+    except PARSE_ERRORS as error:
+        raise DamagedEntry(where, error) from error
+
+
+def read_list(items: Any, section: str, parse: Callable[[Any], T]) -> list[T]:
+    return [read_entry(f"{section}[{index}]", parse, item) for index, item in enumerate(items)]
+
+
+def read_names(data: Any) -> dict[str, int]:
+    return {str(name): int(i) for name, i in data.items()}
+
+
+def check_consistent(snapshot: Snapshot, source: str) -> None:
+    """Raise SnapshotError if parts of ``snapshot`` contradict each other.
+
+    Each rule guards a constraint of the SQL schema or an assumption of the rules, so a
+    hand-edited file is rejected before any store is touched, whatever its kind.
+    """
+    checks = (resource_problem, name_problem, reservation_problem, lock_problem, audit_problem)
+    for check in checks:
+        problem = check(snapshot)
+        if problem is not None:
+            raise SnapshotError(f"{source}: {problem}")
+
+
+def repeated(values: Iterable[K]) -> K | None:
+    """Return the first value seen twice, or None."""
+    seen: set[K] = set()
+    for value in values:
+        if value in seen:
+            return value
+        seen.add(value)
+    return None
+
+
+def resource_problem(snapshot: Snapshot) -> str | None:
+    twice = repeated(r.id for r in snapshot.resources)
+    if twice is not None:
+        names = [r.name for r in snapshot.resources if r.id == twice]
+        return (
+            f"two resources have id {twice} ({names[0]!r} and {names[1]!r}); "
+            "give each resource its own id"
+        )
+
+    name = repeated(r.name for r in snapshot.resources)
+    if name is not None:
+        ids = [r.id for r in snapshot.resources if r.name == name]
+        return (
+            f"two resources are named {name!r} (ids {ids[0]} and {ids[1]}); "
+            "rename or remove one of them"
+        )
+    return None
+
+
+def name_problem(snapshot: Snapshot) -> str | None:
+    names_by_id = {r.id: r.name for r in snapshot.resources}
+    for name, resource_id in snapshot.names.items():
+        owner = names_by_id.get(resource_id, name)
+        if owner != name:
+            return (
+                f"names maps {name!r} to id {resource_id}, which is resource {owner!r}; "
+                f"give {name!r} an id no other name has, or remove the entry"
+            )
+
+    for resource in snapshot.resources:
+        known = snapshot.names.get(resource.name, resource.id)
+        if known != resource.id:
+            return (
+                f"names maps {resource.name!r} to id {known}, but resource {resource.id} "
+                f"is named {resource.name!r}; set the entry to {resource.id}"
+            )
+
+    twice = repeated(snapshot.names.values())
+    if twice is not None:
+        shared = sorted(name for name, i in snapshot.names.items() if i == twice)
+        return (
+            f"names maps both {shared[0]!r} and {shared[1]!r} to id {twice}; "
+            "give each name its own id"
+        )
+    return None
+
+
+def reservation_problem(snapshot: Snapshot) -> str | None:
+    twice = repeated(r.id for r in snapshot.reservations)
+    if twice is not None:
+        return f"two reservations have id {twice!r}; give each its own id or remove one"
+
+    sequence = repeated(r.sequence for r in snapshot.reservations)
+    if sequence is not None:
+        ids = [r.id for r in snapshot.reservations if r.sequence == sequence]
+        return (
+            f"reservations {ids[0]!r} and {ids[1]!r} have the same sequence {sequence}; "
+            "give each its own place in the queue"
+        )
+
+    for reservation in snapshot.reservations:
+        if len(reservation.resource_ids) != len(reservation.lock_tokens):
+            return (
+                f"reservation {reservation.id!r} lists {len(reservation.resource_ids)} "
+                f"resource_ids but {len(reservation.lock_tokens)} lock_tokens; "
+                "give one lock token per resource"
+            )
+    return None
+
+
+def lock_problem(snapshot: Snapshot) -> str | None:
+    locked = [r for r in snapshot.resources if r.lock is not None]
+    token = repeated(r.lock.token for r in locked if r.lock is not None)
+    if token is not None:
+        # The message leaves the token out, because the token is the secret that unlocks.
+        ids = [r.id for r in locked if r.lock is not None and r.lock.token == token]
+        return (
+            f"resources {ids[0]} and {ids[1]} are locked with the same lock token; "
+            "give each lock its own token"
+        )
+
+    for resource in locked:
+        assert resource.lock is not None
+        if resource.lock.fencing_token > resource.last_fencing_token:
+            return (
+                f"resource {resource.id} is locked with fencing token "
+                f"{resource.lock.fencing_token}, above its last_fencing_token "
+                f"{resource.last_fencing_token}, so the next lock would reuse a token; "
+                "raise last_fencing_token to at least the lock's"
+            )
+    return None
+
+
+def audit_problem(snapshot: Snapshot) -> str | None:
+    twice = repeated(entry.id for entry in snapshot.audit if entry.id)
+    if twice is not None:
+        return f"two audit entries have id {twice}; give each its own id"
+    return None
+
+
+def storable_instant(value: datetime) -> datetime:
+    """Return ``value`` if the stores can keep it, else raise ValueError naming the bound.
+
+    The stores convert instants to UTC, and Python's datetime ends with the year 9999:
+    9999-12-31T23:00:00-05:00, for one, has no UTC equivalent.
+    """
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        offset = value.utcoffset()
+        if offset is not None and offset > timedelta(0):
+            raise ValueError(
+                f"{value.isoformat()} is before {EARLIEST_INSTANT.isoformat()}, the earliest "
+                "instant rentabot can store; give a later one"
+            ) from None
+        raise ValueError(
+            f"{value.isoformat()} is after {LATEST_INSTANT.isoformat()}, the latest instant "
+            "rentabot can store; give an earlier one"
+        ) from None
+    return value
+
+
 def instant(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -110,7 +300,7 @@ def parse_instant(value: str | None) -> datetime | None:
     parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is None:
         raise ValueError(f"timestamp {value!r} has no UTC offset")
-    return parsed
+    return storable_instant(parsed)
 
 
 def required_instant(value: str) -> datetime:

@@ -130,6 +130,10 @@ def test_window_under_way_unavailable(server: InProcessServer, clock: ManualCloc
     assert after["status"] == "available"
 
 
+# Instants late on this day with a negative offset fall after the year 9999 in UTC.
+LAST_DAY = "9999-12-31"
+LATEST = f"{LAST_DAY}T23:59:59.999999+00:00"
+
 # method, path, body, expected status, a word the message must contain
 BAD_REQUESTS: list[tuple[str, str, dict[str, Any] | None, int, str]] = [
     ("POST", "/api/v1/resources/1/unavailable", {}, 422, "reason"),
@@ -150,6 +154,28 @@ BAD_REQUESTS: list[tuple[str, str, dict[str, Any] | None, int, str]] = [
         "until",
     ),
     ("POST", "/api/v1/resources/1/unavailable", {"reason": "x", "until": "tomorrow"}, 422, "until"),
+    (
+        "POST",
+        "/api/v1/resources/5/unavailable",
+        {"reason": "x", "until": f"{LAST_DAY}T23:59:59.999999-23:59"},
+        422,
+        f"field 'until'='{LAST_DAY}T23:59:59.999999-23:59': Value error, "
+        f"{LAST_DAY}T23:59:59.999999-23:59 is after {LATEST}, the latest instant",
+    ),
+    (
+        "POST",
+        "/api/v1/resources/5/maintenance",
+        {"start": "2030-01-01T01:00:00+00:00", "end": f"{LAST_DAY}T23:00:00-05:00", "reason": "x"},
+        422,
+        f"field 'end'='{LAST_DAY}T23:00:00-05:00'",
+    ),
+    (
+        "POST",
+        "/api/v1/resources/5/maintenance",
+        {"start": f"{LAST_DAY}T22:00:00-05:00", "end": f"{LAST_DAY}T23:00:00-05:00", "reason": "x"},
+        422,
+        f"field 'start'='{LAST_DAY}T22:00:00-05:00'",
+    ),
     ("POST", "/api/v1/resources/99/unavailable", {"reason": "x"}, 404, "99"),
     ("POST", "/api/v1/resources/99/available", None, 404, "99"),
     (

@@ -176,3 +176,17 @@ def test_audit_command_prints_entries(secured: tuple[InProcessServer, ManualCloc
     assert "reservations/{reservation_id}/claim" in lines[0]
     assert "ResourceLocked" in lines[2]
     assert ADMIN_TOKEN not in result.output
+
+
+@pytest.mark.parametrize("parameter", ["since", "until"])
+def test_audit_instant_beyond_9999_422(
+    secured: tuple[InProcessServer, ManualClock], parameter: str
+) -> None:
+    server, _ = secured
+    late = "9999-12-31T23:59:59-23:59"
+    with httpx.Client(base_url=server.base_url) as client:
+        response = client.get("/api/v1/audit", headers=key(ADMIN_TOKEN), params={parameter: late})
+
+    assert response.status_code == 422
+    assert f"invalid query field {parameter!r}={late!r}" in response.json()["message"]
+    assert "9999-12-31T23:59:59.999999+00:00, the latest instant" in response.json()["message"]

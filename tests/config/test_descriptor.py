@@ -173,6 +173,16 @@ def test_maintenance_and_health_check_read(tmp_path: Path) -> None:
             "a:\n  maintenance:\n    - {start: '2030-01-01T08:00:00+00:00', end: '2030-01-01T10:00:00+00:00', reason: x, who: me}\n",
             "unknown key 'who'",
         ),
+        (
+            "a:\n  maintenance:\n    - {start: '2030-01-01T08:00:00+00:00', end: '9999-12-31T23:00:00-05:00', reason: x}\n",
+            "lab.yaml:3: resource 'a': maintenance[1].end 9999-12-31T23:00:00-05:00 is after "
+            "9999-12-31T23:59:59.999999+00:00, the latest instant rentabot can store",
+        ),
+        (
+            "a:\n  maintenance:\n    - {start: '0001-01-01T00:30:00+01:00', end: '2030-01-01T10:00:00+00:00', reason: x}\n",
+            "maintenance[1].start 0001-01-01T00:30:00+01:00 is before 0001-01-01T00:00:00+00:00, "
+            "the earliest instant",
+        ),
         ("a:\n  health_check: {type: ping, target: x}\n", "type must be tcp or http"),
         ("a:\n  health_check: {type: tcp, target: 'host'}\n", "target must be host:port"),
         (
@@ -195,6 +205,8 @@ def test_maintenance_and_health_check_read(tmp_path: Path) -> None:
         "window-backwards",
         "windows-overlap",
         "window-unknown-key",
+        "window-end-after-9999",
+        "window-start-before-year-1",
         "check-bad-type",
         "check-tcp-target",
         "check-http-target",
