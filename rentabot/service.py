@@ -35,6 +35,7 @@ from rentabot.domain.models import (
 from rentabot.domain.ports import Transaction
 from rentabot.domain.queue import ANYONE
 from rentabot.eventbus import EventBus
+from rentabot.logtext import printable
 from rentabot.storage.base import Store
 from rentabot.storage.snapshot import Snapshot
 
@@ -530,5 +531,5 @@ def log_event(event: Event) -> None:
         event.name,
         event.resource_id,
         event.reservation_id,
-        " ".join(f"{key}={value}" for key, value in event.data.items()),
+        " ".join(f"{key}={printable(value)}" for key, value in event.data.items()),
     )

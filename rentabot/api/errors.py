@@ -8,6 +8,7 @@ claim too late. Bodies are JSON with a ``message``, never a stack trace or a tok
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -19,6 +20,7 @@ from starlette.routing import compile_path
 
 from rentabot.api.schemas import ErrorBody
 from rentabot.domain import errors
+from rentabot.logtext import printable
 from rentabot.storage.base import StoreUnavailable
 
 logger = logging.getLogger(__name__)
@@ -101,18 +103,56 @@ def describe_validation_error(error: dict[str, Any]) -> str:
     return f"{text}; {hint}" if hint else text
 
 
+# Maximum length of a client's value echoed back in an error, so that a huge body is
+# not sent back whole.
+MAX_ECHO = 200
+
+
+def echoable(value: Any) -> Any:
+    """Return ``value`` in a form a JSON error body can carry, clipped to MAX_ECHO.
+
+    JSON has no NaN or infinity, yet Python's parser reads ``NaN``, ``Infinity`` and
+    ``1e400`` into floats. Such a value is echoed as its text.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, str):
+        return value if len(value) <= MAX_ECHO else value[: MAX_ECHO - 3] + "..."
+    if isinstance(value, dict | list):
+        text = repr(value)
+        if len(text) > MAX_ECHO:
+            return text[: MAX_ECHO - 3] + "..."
+        if isinstance(value, dict):
+            return {key: echoable(item) for key, item in value.items()}
+        return [echoable(item) for item in value]
+    return value
+
+
+def echoable_details(details: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return Pydantic's error list with each client value made echoable."""
+    cleaned = []
+    for detail in details:
+        detail = dict(detail)
+        if "input" in detail:
+            detail["input"] = echoable(detail["input"])
+        if "ctx" in detail:
+            detail["ctx"] = echoable(detail["ctx"])
+        cleaned.append(detail)
+    return cleaned
+
+
 def log_rejection(method: str, path: str, status: int, error: errors.RentabotError) -> None:
     logger.info(
         "request.rejected method=%s path=%s status=%d error=%s",
         method,
-        path,
+        printable(path),
         status,
         type(error).__name__,
     )
 
 
 def log_store_unavailable(method: str, path: str, error: StoreUnavailable) -> None:
-    logger.error("store.unavailable method=%s path=%s error=%s", method, path, error)
+    logger.error("store.unavailable method=%s path=%s error=%s", method, printable(path), error)
 
 
 def store_unavailable_payload(error: StoreUnavailable) -> dict[str, Any]:
@@ -142,7 +182,7 @@ async def audit_refusal(request: Request, status: int, outcome: str, detail: str
         logger.error(
             "audit.write_failed method=%s path=%s error=%s",
             request.method,
-            request.url.path,
+            printable(request.url.path),
             failure,
         )
 
@@ -174,11 +214,11 @@ def install_error_handlers(app: FastAPI) -> None:
         details = list(error.errors())
         message = "; ".join(describe_validation_error(detail) for detail in details)
         # ``detail`` keeps FastAPI's list as rentabot 1.0.0 returns it, which clients may read.
-        detail = jsonable_encoder(details)
+        detail = jsonable_encoder(echoable_details(details))
         logger.info(
             "request.invalid method=%s path=%s problems=%d",
             request.method,
-            request.url.path,
+            printable(request.url.path),
             len(details),
         )
         await audit_refusal(request, 422, "invalid", message)

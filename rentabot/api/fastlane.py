@@ -199,6 +199,8 @@ def parse_lock_body(scope: Scope, body: bytes) -> tuple[int | None, str | None]:
     label = data.get("locked_by_label")
     if label is not None and (type(label) is not str or len(label) > MAX_LABEL):
         raise Decline()
+    if label and not label.isprintable():
+        raise Decline()  # FastAPI rejects control characters and names the field.
     return ttl, label or None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import httpx
@@ -13,8 +14,53 @@ from tests.support.servers import InProcessServer
 HUGE_ID = "99999999999"
 LONG_ID = "res_" + "r" * 61
 
+
+def raw_json(text: str) -> dict[str, Any]:
+    """Request options sending ``text`` as a JSON body, for numbers JSON cannot carry."""
+    return {"content": text.encode(), "headers": {"content-type": "application/json"}}
+
+
 # method, path, request options, expected status, a word the message must contain
 BAD_REQUESTS: list[tuple[str, str, dict[str, Any], int, str]] = [
+    ("POST", "/api/v1/resources/1/lock", raw_json('{"ttl": 1e400}'), 422, "ttl"),
+    ("POST", "/api/v1/resources/1/lock", raw_json('{"ttl": NaN}'), 422, "ttl"),
+    ("POST", "/api/v1/resources/1/lock", raw_json('{"ttl": -Infinity}'), 422, "ttl"),
+    ("POST", "/api/v1/resources/lock?name=pixel-8-a", raw_json('{"ttl": 1e400}'), 422, "ttl"),
+    (
+        "POST",
+        "/api/v1/reservations",
+        raw_json('{"tags": ["android"], "quantity": 1e400}'),
+        422,
+        "quantity",
+    ),
+    (
+        "POST",
+        "/api/v1/reservations",
+        raw_json('{"tags": ["android"], "quantity": 1, "priority": NaN}'),
+        422,
+        "priority",
+    ),
+    (
+        "POST",
+        "/api/v1/reservations",
+        raw_json('{"tags": ["android"], "quantity": 1, "max_wait_time": Infinity}'),
+        422,
+        "max_wait_time",
+    ),
+    (
+        "POST",
+        "/api/v1/resources/1/unavailable",
+        raw_json('{"reason": "x", "until": 1e400}'),
+        422,
+        "until",
+    ),
+    (
+        "POST",
+        "/api/v1/resources/1/maintenance",
+        raw_json('{"reason": "x", "start": NaN, "end": Infinity}'),
+        422,
+        "start",
+    ),
     ("POST", "/api/v1/resources/1/lock", {"json": {"ttl": 0}}, 422, "ttl"),
     ("POST", "/api/v1/resources/1/lock", {"json": {"ttl": -1}}, 422, "ttl"),
     ("POST", "/api/v1/resources/1/lock", {"json": {"ttl": 2.5}}, 422, "ttl"),
@@ -114,6 +160,37 @@ BAD_REQUESTS: list[tuple[str, str, dict[str, Any], int, str]] = [
     ("GET", f"/api/v1/reservations/{LONG_ID}", {}, 404, LONG_ID),
     ("POST", f"/api/v1/reservations/{LONG_ID}/claim", {}, 404, LONG_ID),
     ("DELETE", f"/api/v1/reservations/{LONG_ID}", {}, 404, LONG_ID),
+    # PostgreSQL cannot hold NUL: a name or tag with one matches nothing, anywhere.
+    ("POST", "/api/v1/resources/lock", {"params": {"name": "pixel\x00"}}, 404, "pixel"),
+    ("POST", "/api/v1/resources/lock", {"params": {"tag": "android\x00"}}, 404, "android"),
+    (
+        "POST",
+        "/api/v1/reservations",
+        {"json": {"tags": ["android\x00"], "quantity": 1}},
+        422,
+        "control character",
+    ),
+    (
+        "POST",
+        "/api/v1/reservations",
+        {"json": {"tags": ["android"], "quantity": 1, "locked_by_label": "ci\x00"}},
+        422,
+        "locked_by_label",
+    ),
+    ("POST", "/api/v1/resources/1/unavailable", {"json": {"reason": "x\x00"}}, 422, "reason"),
+    (
+        "POST",
+        "/api/v1/resources/1/maintenance",
+        {
+            "json": {
+                "reason": "x\ny",
+                "start": "2030-01-01T00:00:00Z",
+                "end": "2030-01-02T00:00:00Z",
+            }
+        },
+        422,
+        "reason",
+    ),
     ("GET", "/api/v1/nothing-here", {}, 404, "/api/v1/nothing-here"),
     ("PUT", "/api/v1/resources", {}, 405, "PUT"),
 ]
@@ -196,3 +273,62 @@ def test_label_and_ip_recorded(server: InProcessServer) -> None:
     assert resource["locked_by_ip"] == "127.0.0.1"
     assert after["locked_by_label"] is None
     assert after["locked_by_ip"] is None
+
+
+def test_non_finite_number_audited(server: InProcessServer) -> None:
+    with httpx.Client(base_url=server.base_url) as client:
+        client.post("/api/v1/resources/1/lock", **raw_json('{"ttl": 1e400}'))
+
+        [entry] = client.get("/api/v1/audit").json()["entries"]
+
+    assert entry["status"] == 422
+    assert "ttl" in entry["detail"]
+    assert "inf" in entry["detail"]
+
+
+def test_huge_value_not_echoed(server: InProcessServer) -> None:
+    label = "x" * 1_000_000
+    with httpx.Client(base_url=server.base_url) as client:
+        response = client.post("/api/v1/resources/1/lock", json={"locked_by_label": label})
+
+    assert response.status_code == 422
+    assert "locked_by_label" in response.json()["message"]
+    assert len(response.content) < 5_000
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"token_name": "ci\x00"}, {"operation": "POST\x00"}, {"reservation_id": "res_\x00"}],
+)
+def test_audit_filter_with_nul_matches_nothing(
+    server: InProcessServer, params: dict[str, str]
+) -> None:
+    with httpx.Client(base_url=server.base_url) as client:
+        client.post("/api/v1/resources/1/lock")
+
+        response = client.get("/api/v1/audit", params=params)
+
+    assert response.status_code == 200, response.text
+    assert response.json()["entries"] == []
+
+
+def test_tag_filter_with_nul_matches_nothing(server: InProcessServer) -> None:
+    with httpx.Client(base_url=server.base_url) as client:
+        response = client.get("/api/v1/resources", params={"tag": "android\x00"})
+
+    assert response.status_code == 200, response.text
+    assert response.json()["resources"] == []
+
+
+def test_reservation_id_with_nul_not_found(server: InProcessServer) -> None:
+    """httpx will not send a NUL in a path, so this request goes over a plain socket."""
+    host, port = server.base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(
+            b"GET /api/v1/reservations/res_%00x HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+        )
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+
+    assert answer.startswith(b"HTTP/1.1 404"), answer[:200]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, false, func, select
 
 from rentabot.domain.audit import AuditEntry, AuditQuery
-from rentabot.storage.sql.rows import audit_from_row, storable_id
+from rentabot.storage.sql.rows import audit_from_row, storable_id, storable_text
 from rentabot.storage.sql.schema import audit
 
 
@@ -16,12 +16,14 @@ def query_audit(connection: Connection, query: AuditQuery) -> tuple[list[AuditEn
         # An id the column cannot hold matches nothing, and comparing it would fail.
         matches = storable_id(query.resource_id)
         conditions.append(audit.c.resource_id == query.resource_id if matches else false())
-    if query.reservation_id is not None:
-        conditions.append(audit.c.reservation_id == query.reservation_id)
-    if query.token_name is not None:
-        conditions.append(audit.c.token_name == query.token_name)
-    if query.operation is not None:
-        conditions.append(audit.c.operation == query.operation)
+    # Text with NUL matches nothing, and PostgreSQL would refuse to compare it.
+    for column, value in (
+        (audit.c.reservation_id, query.reservation_id),
+        (audit.c.token_name, query.token_name),
+        (audit.c.operation, query.operation),
+    ):
+        if value is not None:
+            conditions.append(column == value if storable_text(value) else false())
     if query.since is not None:
         conditions.append(audit.c.at >= query.since)
     if query.until is not None:

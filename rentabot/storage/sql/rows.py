@@ -182,7 +182,21 @@ def storable_id(value: int | None) -> bool:
 
 def storable_key(value: str | None) -> bool:
     """Tell whether a string id column can hold ``value``."""
-    return value is not None and len(value) <= ID_LENGTH
+    return value is not None and len(value) <= ID_LENGTH and storable_text(value)
+
+
+def storable_text(value: str) -> bool:
+    """Tell whether a text column can hold ``value``: PostgreSQL text cannot hold NUL.
+
+    A request can name anything, yet no stored name, tag or id contains NUL, so a value
+    with one matches nothing and is not sent to the database at all.
+    """
+    return "\x00" not in value
+
+
+def escape_nul(value: str | None) -> str | None:
+    """Return ``value`` with each NUL written as the four characters ``\\x00``."""
+    return value.replace("\x00", "\\x00") if value is not None else None
 
 
 def audit_to_row(entry: AuditEntry) -> dict[str, Any]:
@@ -198,7 +212,7 @@ def audit_to_row(entry: AuditEntry) -> dict[str, Any]:
         "token_name": entry.token_name,
         "role": entry.role,
         "ip": entry.ip,
-        "detail": entry.detail,
+        "detail": escape_nul(entry.detail),
     }
     if entry.id:
         row["id"] = entry.id

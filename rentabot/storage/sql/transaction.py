@@ -37,6 +37,7 @@ from rentabot.storage.sql.rows import (
     resource_from_row,
     resource_to_row,
     storable_id,
+    storable_text,
 )
 from rentabot.storage.sql.schema import (
     audit,
@@ -128,6 +129,8 @@ class SqlTransaction:
         return cached.clone() if cached is not None else None
 
     def resource_by_name(self, name: str) -> Resource | None:
+        if not storable_text(name):
+            return None
         rows = self.connection.execute(select(resources).where(resources.c.name == name))
         loaded = self._load(rows.mappings())
         return loaded[0] if loaded else None
@@ -140,6 +143,8 @@ class SqlTransaction:
         wanted = sorted(set(tags))
         if not wanted:
             return self.resources()
+        if not all(storable_text(tag) for tag in wanted):
+            return []
         matching_ids = (
             select(resource_tags.c.resource_id)
             .where(resource_tags.c.tag.in_(wanted))
@@ -219,6 +224,8 @@ class SqlTransaction:
     # Reservations
 
     def reservation(self, reservation_id: str) -> Reservation | None:
+        if not storable_text(reservation_id):
+            return None
         row = (
             self.connection.execute(SELECT_RESERVATION, {"reservation_id": reservation_id})
             .mappings()
