@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
 from rentabot.api.access_log import REDACTED, redact_query
-from tests.support.servers import LAB_DESCRIPTOR, free_port, wait_until_healthy
+from tests.support.servers import LAB_DESCRIPTOR, start_rentabot_command
 
 
 @pytest.mark.parametrize(
@@ -58,34 +55,14 @@ def run_session(base_url: str) -> list[str]:
 
 
 def test_access_log_hides_lock_tokens(tmp_path: Path) -> None:
-    port = free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("RENTABOT_")}
     log_path = tmp_path / "server.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "rentabot.cli.main",
-                "--config",
-                str(LAB_DESCRIPTOR),
-                "--port",
-                str(port),
-                "--log-level",
-                "info",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=tmp_path,
-        )
+    server = start_rentabot_command(
+        log_path, "--config", str(LAB_DESCRIPTOR), "--log-level", "info"
+    )
     try:
-        base_url = f"http://127.0.0.1:{port}"
-        wait_until_healthy(base_url, process=process)
-        tokens = run_session(base_url)
+        tokens = run_session(server.base_url)
     finally:
-        process.terminate()
-        process.wait(timeout=15)
+        server.stop()
 
     output = log_path.read_text(encoding="utf-8", errors="replace")
     # The access log is on: without these lines the check below would prove nothing.

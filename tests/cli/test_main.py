@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -13,7 +11,7 @@ import uvicorn
 from click.testing import CliRunner
 
 from rentabot.cli.main import find_descriptor, main
-from tests.support.servers import LAB_DESCRIPTOR, free_port, wait_until_healthy
+from tests.support.servers import LAB_DESCRIPTOR, start_rentabot_command
 
 
 def test_help_lists_options() -> None:
@@ -118,34 +116,14 @@ class TestDiscovery:
 
 
 def test_command_serves_descriptor(tmp_path: Path) -> None:
-    port = free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("RENTABOT_")}
-    log = open(tmp_path / "server.log", "wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "rentabot.cli.main",
-            "--config",
-            str(LAB_DESCRIPTOR),
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-        cwd=tmp_path,
+    server = start_rentabot_command(
+        tmp_path / "server.log", "--config", str(LAB_DESCRIPTOR), "--log-level", "warning"
     )
     try:
-        base_url = f"http://127.0.0.1:{port}"
-        wait_until_healthy(base_url, process=process)
-        names = [r["name"] for r in httpx.get(base_url + "/api/v1/resources").json()["resources"]]
+        listing = httpx.get(server.base_url + "/api/v1/resources").json()["resources"]
     finally:
-        process.terminate()
-        process.wait(timeout=15)
-        log.close()
+        server.stop()
+    names = [resource["name"] for resource in listing]
 
     assert names[0] == "pixel-8-a"
     assert len(names) == 21

@@ -199,8 +199,29 @@ def start_server_process(
     )
     log_file.close()
     server = ServerProcess(f"http://127.0.0.1:{port}", process, log_path)
+    return started(server)
+
+
+def start_rentabot_command(log_path: Path, *arguments: str) -> ServerProcess:
+    """Start the ``rentabot`` command itself on a free port, as a user would.
+
+    ``arguments`` come after ``--port``; the environment has no ``RENTABOT_*`` variables.
+    """
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("RENTABOT_")}
+    command = [sys.executable, "-m", "rentabot.cli.main", "--port", str(port), *arguments]
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen(
+            command, stdout=log_file, stderr=subprocess.STDOUT, env=env, cwd=log_path.parent
+        )
+    server = ServerProcess(f"http://127.0.0.1:{port}", process, log_path)
+    return started(server)
+
+
+def started(server: ServerProcess) -> ServerProcess:
+    """Return ``server`` once /health responds; if it never does, kill it and raise with its log."""
     try:
-        wait_until_healthy(server.base_url, process=process)
+        wait_until_healthy(server.base_url, process=server.process)
     except Exception:
         server.kill()
         raise RuntimeError(f"rentabot did not start; its output:\n{server.log()}") from None
