@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-
 from rentabot.storage.base import Store
 from rentabot.storage.memory import MemoryStore
 
@@ -31,6 +29,9 @@ def check_store_url(url: str | None) -> str:
 
 def sqlite_path(url: str) -> Path | None:
     """Return the file a sqlite:/// URL names, or None for an in-memory SQLite database."""
+    # Imported here, as the SQL stores are: the in-memory store runs without SQLAlchemy.
+    from sqlalchemy.engine import make_url
+
     database = make_url(url).database
     if not database or database == ":memory:":
         return None
