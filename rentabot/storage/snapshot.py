@@ -10,7 +10,7 @@ other (two resources with one id, a lock token held twice), before any store see
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -27,6 +27,13 @@ from rentabot.domain.models import (
     Unavailability,
     UnavailabilitySource,
     parse_tags,
+)
+from rentabot.storage.columns import (
+    ID_LENGTH,
+    MAX_BIG_INTEGER,
+    MAX_INTEGER,
+    NAME_LENGTH,
+    TAG_LENGTH,
 )
 
 FORMAT = "rentabot-snapshot"
@@ -151,7 +158,14 @@ def check_consistent(snapshot: Snapshot, source: str) -> None:
     Each rule guards a constraint of the SQL schema or an assumption of the rules, so a
     hand-edited file is rejected before any store is touched, whatever its kind.
     """
-    checks = (resource_problem, name_problem, reservation_problem, lock_problem, audit_problem)
+    checks = (
+        size_problem,
+        resource_problem,
+        name_problem,
+        reservation_problem,
+        lock_problem,
+        audit_problem,
+    )
     for check in checks:
         problem = check(snapshot)
         if problem is not None:
@@ -166,6 +180,54 @@ def repeated(values: Iterable[K]) -> K | None:
             return value
         seen.add(value)
     return None
+
+
+def size_problem(snapshot: Snapshot) -> str | None:
+    """Find a number or text too large for the columns of the SQL stores."""
+    for where, value, low, high in sized_numbers(snapshot):
+        if not low <= value <= high:
+            return f"{where} is {value}, outside {low}..{high}; give a value in that range"
+    for where, text, length in sized_texts(snapshot):
+        if len(text) > length:
+            return (
+                f"{where} has {len(text)} characters, more than the {length} a store "
+                "can keep; shorten it"
+            )
+    return None
+
+
+def sized_numbers(snapshot: Snapshot) -> Iterator[tuple[str, int, int, int]]:
+    """Yield (where, value, lowest, highest) for each number the stores keep."""
+    yield "last_resource_id", snapshot.last_resource_id, 0, MAX_INTEGER
+    yield "last_sequence", snapshot.last_sequence, 0, MAX_BIG_INTEGER
+    for name, resource_id in snapshot.names.items():
+        yield f"names[{name!r}]", resource_id, 1, MAX_INTEGER
+    for index, resource in enumerate(snapshot.resources):
+        where = f"resources[{index}]"
+        yield f"{where}.id", resource.id, 1, MAX_INTEGER
+        yield f"{where}.max_lock_duration", resource.max_lock_duration, 1, MAX_INTEGER
+        yield f"{where}.last_fencing_token", resource.last_fencing_token, 0, MAX_BIG_INTEGER
+    for index, reservation in enumerate(snapshot.reservations):
+        where = f"reservations[{index}]"
+        yield f"{where}.sequence", reservation.sequence, 0, MAX_BIG_INTEGER
+        yield f"{where}.quantity", reservation.quantity, 1, MAX_INTEGER
+        yield f"{where}.ttl", reservation.ttl, 1, MAX_INTEGER
+        yield f"{where}.max_wait_time", reservation.max_wait_time, 1, MAX_INTEGER
+        yield f"{where}.priority", reservation.priority, -MAX_INTEGER, MAX_INTEGER
+        for position, resource_id in enumerate(reservation.resource_ids):
+            yield f"{where}.resource_ids[{position}]", resource_id, 1, MAX_INTEGER
+
+
+def sized_texts(snapshot: Snapshot) -> Iterator[tuple[str, str, int]]:
+    """Yield (where, text, longest) for each name, tag and id the stores keep."""
+    for name in snapshot.names:
+        yield f"names[{name[:40]!r}...]", name, NAME_LENGTH
+    for index, resource in enumerate(snapshot.resources):
+        yield f"resources[{index}].name", resource.name, NAME_LENGTH
+        for tag in sorted(resource.tags):
+            yield f"resources[{index}] tag {tag[:40]!r}...", tag, TAG_LENGTH
+    for index, reservation in enumerate(snapshot.reservations):
+        yield f"reservations[{index}].id", reservation.id, ID_LENGTH
 
 
 def resource_problem(snapshot: Snapshot) -> str | None:

@@ -131,6 +131,23 @@ CASES: list[tuple[str, Callable[[Document], None], str]] = [
         "the latest instant rentabot can store",
     ),
     ("counter-infinite", infinite_counter, "last_resource_id: OverflowError"),
+    # Numbers and texts the SQL columns cannot hold: rejected for every store kind, so
+    # that a backup restored into memory can still move to PostgreSQL later.
+    (
+        "resource-id-past-32-bits",
+        set_in(("resources", 0, "id"), 2**31),
+        "resources[0].id is 2147483648, outside 1..2147483647",
+    ),
+    (
+        "sequence-past-64-bits",
+        set_in(("reservations", 0, "sequence"), 2**63),
+        "reservations[0].sequence is 9223372036854775808, outside 0..9223372036854775807",
+    ),
+    (
+        "tag-too-long",
+        set_in(("resources", 0, "tags"), "t" * 300),
+        "has 300 characters, more than the 256 a store can keep",
+    ),
 ]
 CASE_IDS = [case[0] for case in CASES]
 

@@ -23,7 +23,7 @@ from rentabot.domain.models import (
     UnavailabilitySource,
     parse_tags,
 )
-from rentabot.storage.sql.schema import ID_LENGTH, MAX_INTEGER
+from rentabot.storage.columns import ID_LENGTH, MAX_INTEGER
 
 # SQLAlchemy result rows, or plain dictionaries with the same keys.
 RowLike = RowMapping | Mapping[str, Any]

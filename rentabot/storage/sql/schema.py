@@ -27,10 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
-# Bounds of the columns that hold values a client can name in a request. A value
-# outside them cannot be stored, so no row can match it.
-MAX_INTEGER = 2**31 - 1
-ID_LENGTH = 64
+from rentabot.storage.columns import ID_LENGTH, NAME_LENGTH, TAG_LENGTH
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -72,7 +69,7 @@ resources = Table(
     "resources",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
-    Column("name", String(512), nullable=False, unique=True),
+    Column("name", String(NAME_LENGTH), nullable=False, unique=True),
     Column("description", Text, nullable=False, default=""),
     Column("endpoint", Text, nullable=False, default=""),
     Column("tags_text", Text, nullable=False, default=""),
@@ -116,21 +113,21 @@ resource_tags = Table(
         ForeignKey("resources.id", ondelete="CASCADE"),
         primary_key=True,
     ),
-    Column("tag", String(256), primary_key=True),
+    Column("tag", String(TAG_LENGTH), primary_key=True),
     Index("ix_resource_tags_tag_resource_id", "tag", "resource_id"),
 )
 
 resource_names = Table(
     "resource_names",
     metadata,
-    Column("name", String(512), primary_key=True),
+    Column("name", String(NAME_LENGTH), primary_key=True),
     Column("id", Integer, nullable=False, unique=True),
 )
 
 reservations = Table(
     "reservations",
     metadata,
-    Column("id", String(64), primary_key=True),
+    Column("id", String(ID_LENGTH), primary_key=True),
     Column("tags", Text, nullable=False),  # JSON list
     Column("quantity", Integer, nullable=False),
     Column("ttl", Integer, nullable=False),
