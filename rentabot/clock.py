@@ -11,9 +11,35 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+# The stores keep instants in UTC, and Python's datetime has no year after 9999.
+EARLIEST_INSTANT = datetime.min.replace(tzinfo=UTC)
+LATEST_INSTANT = datetime.max.replace(tzinfo=UTC)
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def storable_instant(value: datetime) -> datetime:
+    """Return ``value`` if the stores can keep it, else raise ValueError naming the bound.
+
+    The stores convert instants to UTC, and Python's datetime ends with the year 9999:
+    9999-12-31T23:00:00-05:00, for one, has no UTC equivalent.
+    """
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        offset = value.utcoffset()
+        if offset is not None and offset > timedelta(0):
+            raise ValueError(
+                f"{value.isoformat()} is before {EARLIEST_INSTANT.isoformat()}, the earliest "
+                "instant rentabot can store; give a later one"
+            ) from None
+        raise ValueError(
+            f"{value.isoformat()} is after {LATEST_INSTANT.isoformat()}, the latest instant "
+            "rentabot can store; give an earlier one"
+        ) from None
+    return value
 
 
 class Clock(Protocol):

@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from rentabot.storage.snapshot import storable_instant
+from rentabot.clock import storable_instant
 
 
 def reject_control_characters(value: str) -> str:
@@ -50,7 +50,7 @@ def reject_bool(value: Any) -> Any:
 # non-standard "ge" keyword into the JSON schema instead of "minimum".
 PositiveSeconds = Annotated[int, Field(ge=1), BeforeValidator(reject_bool)]
 Label = Annotated[str, Field(max_length=256), AfterValidator(reject_control_characters)]
-# Why a resource is out of rotation, shown to everyone.
+# The reason a resource is out of rotation, shown to everyone.
 Reason = Annotated[
     str, Field(min_length=1, max_length=256), AfterValidator(reject_control_characters)
 ]

@@ -21,8 +21,8 @@ logger = logging.getLogger(__name__)
 GRACEFUL_SHUTDOWN_SECONDS = 5
 
 # Seconds an idle keep-alive connection stays open. uvicorn's default of 5 s equals the
-# idle expiry of httpx and is below the 60 s idle timeout of AWS load balancers, so a
-# client may send a request on a connection just as the server closes it, and the
+# idle expiry of httpx and is below the 60 s idle timeout of AWS load balancers. A
+# client may then send a request on a connection just as the server closes it, and the
 # request fails. With a longer timeout here, the client closes idle connections first.
 KEEP_ALIVE_SECONDS = 75
 

@@ -19,7 +19,7 @@ import click
 import httpx
 from sqlalchemy import create_engine
 
-from rentabot.clock import SystemClock, utc_now
+from rentabot.clock import SystemClock, storable_instant, utc_now
 from rentabot.config.descriptor import DescriptorError, dump_descriptor, load_descriptor
 from rentabot.domain.audit import AuditQuery
 from rentabot.domain.commands import ResourceSpec
@@ -27,7 +27,7 @@ from rentabot.domain.limits import Limits
 from rentabot.service import LockService
 from rentabot.storage.base import Store, StoreUnavailable
 from rentabot.storage.factory import StoreURLError, check_store_url, open_store, sqlite_path
-from rentabot.storage.snapshot import Snapshot, SnapshotError, storable_instant
+from rentabot.storage.snapshot import Snapshot, SnapshotError
 from rentabot.storage.sql import migrate
 from rentabot.storage.sql.postgres import normalise_url
 

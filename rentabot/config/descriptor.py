@@ -23,8 +23,8 @@ from pathlib import Path
 
 import yaml
 
+from rentabot.clock import storable_instant
 from rentabot.domain.commands import HealthCheckSpec, ResourceSpec, WindowSpec
-from rentabot.storage.snapshot import storable_instant
 
 logger = logging.getLogger(__name__)
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
+from rentabot.clock import storable_instant
 from rentabot.domain.audit import AuditEntry
 from rentabot.domain.models import (
     EndedLock,
@@ -38,10 +39,6 @@ from rentabot.storage.columns import (
 
 FORMAT = "rentabot-snapshot"
 VERSION = 1
-
-# The stores keep instants in UTC, and Python's datetime has no year after 9999.
-EARLIEST_INSTANT = datetime.min.replace(tzinfo=UTC)
-LATEST_INSTANT = datetime.max.replace(tzinfo=UTC)
 
 # Exceptions that reading a malformed value raises, OverflowError for int(1e400) among them.
 PARSE_ERRORS = (AttributeError, KeyError, TypeError, ValueError, OverflowError)
@@ -183,7 +180,7 @@ def repeated(values: Iterable[K]) -> K | None:
 
 
 def size_problem(snapshot: Snapshot) -> str | None:
-    """Find a number or text too large for the columns of the SQL stores."""
+    """Return a message naming a number or text the SQL columns cannot hold, or None."""
     for where, value, low, high in sized_numbers(snapshot):
         if not low <= value <= high:
             return f"{where} is {value}, outside {low}..{high}; give a value in that range"
@@ -221,11 +218,12 @@ def sized_numbers(snapshot: Snapshot) -> Iterator[tuple[str, int, int, int]]:
 def sized_texts(snapshot: Snapshot) -> Iterator[tuple[str, str, int]]:
     """Yield (where, text, longest) for each name, tag and id the stores keep."""
     for name in snapshot.names:
-        yield f"names[{name[:40]!r}...]", name, NAME_LENGTH
+        # Only the start of a long text is shown: the message gives its length.
+        yield f"the names entry {name[:40]!r}", name, NAME_LENGTH
     for index, resource in enumerate(snapshot.resources):
         yield f"resources[{index}].name", resource.name, NAME_LENGTH
         for tag in sorted(resource.tags):
-            yield f"resources[{index}] tag {tag[:40]!r}...", tag, TAG_LENGTH
+            yield f"resources[{index}] tag {tag[:40]!r}", tag, TAG_LENGTH
     for index, reservation in enumerate(snapshot.reservations):
         yield f"reservations[{index}].id", reservation.id, ID_LENGTH
 
@@ -328,28 +326,6 @@ def audit_problem(snapshot: Snapshot) -> str | None:
     if twice is not None:
         return f"two audit entries have id {twice}; give each its own id"
     return None
-
-
-def storable_instant(value: datetime) -> datetime:
-    """Return ``value`` if the stores can keep it, else raise ValueError naming the bound.
-
-    The stores convert instants to UTC, and Python's datetime ends with the year 9999:
-    9999-12-31T23:00:00-05:00, for one, has no UTC equivalent.
-    """
-    try:
-        value.astimezone(UTC)
-    except OverflowError:
-        offset = value.utcoffset()
-        if offset is not None and offset > timedelta(0):
-            raise ValueError(
-                f"{value.isoformat()} is before {EARLIEST_INSTANT.isoformat()}, the earliest "
-                "instant rentabot can store; give a later one"
-            ) from None
-        raise ValueError(
-            f"{value.isoformat()} is after {LATEST_INSTANT.isoformat()}, the latest instant "
-            "rentabot can store; give an earlier one"
-        ) from None
-    return value
 
 
 def instant(value: datetime | None) -> str | None:
